@@ -1,0 +1,168 @@
+"""Export a fitted run as one ONNX graph: frames in, anomaly maps and scores out, statistics baked in.
+
+I/O (documented in docs/model-format.md):
+- input  `frames`      uint8   [N, S, S, 3]  BGR, HWC, as OpenCV delivers frames (already resized/cropped)
+- output `anomaly_map` float32 [N, 1, S, S]  Mahalanobis distance, upsampled and blurred
+- output `score`       float32 [N]           max of the map
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from padim_edge.config import ModelConfig, package_versions
+from padim_edge.model.build import graph_from_run
+from padim_edge.model.run_dir import load_run
+
+INPUT = "frames"
+OUTPUTS = ("anomaly_map", "score")
+METADATA_KEY = "padim_edge"
+OPSET = 17
+PROTOBUF_LIMIT = 2**31 - 1  # one protobuf message; past this the tensors go to external data
+MEAN, FACTOR = "head.mean", "head.factor_t"
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    path: Path
+    bytes_on_disk: int
+    external_data: Path | None
+    statistics_dtype: str
+
+
+def export_run(
+    run_dir: Path,
+    out_path: Path | None = None,
+    fp16_statistics: bool = False,
+    weights: str | None = None,
+    external_threshold: int = PROTOBUF_LIMIT,
+) -> ExportResult:
+    """Export `run_dir` to `out_path` (default RUN_DIR/model.onnx), atomically, and check the result.
+
+    `external_threshold` (bytes of initializers) decides when tensors go to `<name>.data` beside the model;
+    it defaults to the 2 GB protobuf limit and can be lowered (tests do).
+    """
+    config, mean, factor = load_run(run_dir)
+    graph = graph_from_run(config, mean, factor, weights=weights)
+    out_path = out_path or run_dir / "model.onnx"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".export-") as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        _torch_export(graph, config.input_size, raw)
+        model = onnx.load(str(raw), load_external_data=True)
+        _name_statistics(model)
+        if fp16_statistics:
+            _store_statistics_fp16(model)
+        dtype = "float16" if fp16_statistics else "float32"
+        onnx.helper.set_model_props(model, {METADATA_KEY: metadata_json(config, dtype)})
+        model.producer_name, model.producer_version = "padim-edge", config.versions.get("padim-edge", "")
+        external = _initializer_bytes(model) > external_threshold
+        staged = Path(tmp) / out_path.name
+        data_name = out_path.name + ".data"
+        if external:
+            onnx.save_model(
+                model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name
+            )
+        else:
+            onnx.save_model(model, str(staged))
+        onnx.checker.check_model(str(staged))  # path-based: works past 2 GB
+        data_path = out_path.parent / data_name
+        if external:
+            os.replace(Path(tmp) / data_name, data_path)
+        os.replace(staged, out_path)
+        if not external:
+            data_path.unlink(missing_ok=True)  # a stale one from an earlier, larger export
+    size = out_path.stat().st_size + (data_path.stat().st_size if external else 0)
+    return ExportResult(out_path, size, data_path if external else None, dtype)
+
+
+def metadata_json(config: ModelConfig, statistics_dtype: str) -> str:
+    """The one JSON document carried in metadata_props: the run's config plus export facts."""
+    doc = asdict(config)
+    doc["export"] = {
+        "input": {"name": INPUT, "dtype": "uint8", "layout": "NHWC", "channels": "BGR"},
+        "outputs": {OUTPUTS[0]: "float32 [N,1,S,S]", OUTPUTS[1]: "float32 [N]"},
+        "opset": OPSET,
+        "statistics_dtype": statistics_dtype,
+        "versions": package_versions("torch", "onnx"),
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def read_metadata(path: Path) -> dict:
+    """The padim-edge metadata of an ONNX file (without loading its tensors)."""
+    model = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    if METADATA_KEY not in props:
+        raise KeyError(METADATA_KEY)
+    return json.loads(props[METADATA_KEY])
+
+
+def _torch_export(graph: torch.nn.Module, size: int, path: Path) -> None:
+    frames = torch.zeros(1, size, size, 3, dtype=torch.uint8)
+    axes = {name: {0: "batch"} for name in (INPUT, *OUTPUTS)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on static shapes: the input size is fixed by design
+        torch.onnx.export(
+            graph,
+            (frames,),
+            str(path),
+            input_names=[INPUT],
+            output_names=list(OUTPUTS),
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _node(model: onnx.ModelProto, name: str) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.name == name)
+
+
+def _name_statistics(model: onnx.ModelProto) -> None:
+    """Give the baked statistics stable names (the exporter calls them onnx::Sub_NNN)."""
+    for node_name, slot, new in (("/head/Sub", 1, MEAN), ("/head/MatMul", 1, FACTOR)):
+        node = _node(model, node_name)
+        old = node.input[slot]
+        init = next(i for i in model.graph.initializer if i.name == old)
+        init.name = new
+        for n in model.graph.node:
+            n.input[:] = [new if x == old else x for x in n.input]
+
+
+def _store_statistics_fp16(model: onnx.ModelProto) -> None:
+    """Store mean and factor as float16 initializers, cast back to float32 inside the head."""
+    for name in (MEAN, FACTOR):
+        init = next(i for i in model.graph.initializer if i.name == name)
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name + "_fp16")
+        model.graph.initializer.remove(init)
+        model.graph.initializer.append(half)
+        cast = onnx.helper.make_node(
+            "Cast", [half.name], [name], name=f"/head/Cast_{name.split('.')[1]}", to=onnx.TensorProto.FLOAT
+        )
+        model.graph.node.insert(0, cast)
+
+
+def _initializer_bytes(model: onnx.ModelProto) -> int:
+    return sum(len(i.raw_data) or i.ByteSize() for i in model.graph.initializer)
+
+
+def copy_with_data(src: Path, dst: Path) -> None:
+    """Copy a model and, when present, its external data file."""
+    shutil.copyfile(src, dst)
+    data = src.with_name(src.name + ".data")
+    if data.exists():
+        shutil.copyfile(data, dst.with_name(dst.name + ".data"))

@@ -1,0 +1,1 @@
+"""PyTorch side of PaDiM: backbones, feature extraction, streaming statistics, the scoring graph."""

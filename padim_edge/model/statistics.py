@@ -1,0 +1,52 @@
+"""Per-position Gaussian statistics, accumulated batch by batch in float64.
+
+Memory is O(P * d^2) whatever the number of images: each batch's mean and scatter are merged into the
+running ones with Chan et al.'s pairwise update, which stays accurate where the one-pass
+E[xx^T] - mu mu^T formula would cancel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class StreamingGaussian:
+    """Running mean and scatter matrix for P independent d-dimensional Gaussians."""
+
+    def __init__(self, positions: int, dim: int) -> None:
+        self.count = 0
+        self.mean = torch.zeros(positions, dim, dtype=torch.float64)
+        self.scatter = torch.zeros(positions, dim, dim, dtype=torch.float64)
+
+    def update(self, features: torch.Tensor) -> None:
+        """Add a batch of embeddings shaped [B, P, d]."""
+        x = features.to(torch.float64).transpose(0, 1)  # [P, B, d]
+        n_b = x.shape[1]
+        mean_b = x.mean(dim=1)
+        centred = x - mean_b[:, None, :]
+        delta = mean_b - self.mean
+        total = self.count + n_b
+        # In place: one [P, d, d] buffer whatever d (Wide-ResNet at d=550 holds 7.6 GB of it).
+        self.scatter.baddbmm_(centred.transpose(1, 2), centred)
+        self.scatter.baddbmm_(delta[:, :, None], delta[:, None, :], alpha=self.count * n_b / total)
+        self.mean += delta * (n_b / total)
+        self.count = total
+
+    def covariance(self, eps: float = 0.01) -> torch.Tensor:
+        """Unbiased covariance (1/(N-1)) plus eps * I, float64 [P, d, d]."""
+        if self.count < 2:
+            raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
+        eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
+        return self.scatter / (self.count - 1) + eps * eye
+
+
+def whitening_factor(covariance: torch.Tensor) -> torch.Tensor:
+    """W with W^T W = Sigma^-1, so the squared Mahalanobis distance is ||W (x - mu)||^2.
+
+    Computed as the inverse of the lower Cholesky factor C of Sigma (Sigma = C C^T, W = C^-1) in float64:
+    batched torch.linalg.inv is unreliable on some CPUs (see docs/choices.md), the triangular solve is not,
+    and ||W v||^2 cannot go negative the way v^T A v can under rounding.
+    """
+    chol = torch.linalg.cholesky(covariance.to(torch.float64))
+    eye = torch.eye(chol.shape[-1], dtype=torch.float64).expand_as(chol)
+    return torch.linalg.solve_triangular(chol, eye, upper=False)

@@ -1,0 +1,1 @@
+"""Torch-free runtime: loads an exported model and scores BGR frames (numpy, OpenCV, onnxruntime/TensorRT)."""

@@ -1,0 +1,47 @@
+"""onnxruntime's TensorRT execution provider: TensorRT speed from the `.onnx` itself, no separate build step.
+
+onnxruntime builds the engine on first use and keeps it in a cache directory, so later starts are fast.
+Pass the result as `provider_options` to `OnnxRuntimeBackend`, with providers
+["TensorrtExecutionProvider", "CUDAExecutionProvider"]. Needs onnxruntime-gpu built with TensorRT
+(Jetson: the Jetson Zoo wheels).
+
+The provider has no per-layer precision: `fp16` runs the whole graph in fp16, the Mahalanobis head
+included, whose squared distances overflow fp16 on strong anomalies (scores become inf). Keep fp32 here,
+or use `padim-edge build --precision fp16`, which keeps the head in fp32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROVIDER = "TensorrtExecutionProvider"
+
+
+def ort_tensorrt_options(
+    cache_dir: Path,
+    input_size: int,
+    batch: tuple[int, int, int] = (1, 1, 8),
+    fp16: bool = False,
+    workspace_mib: int | None = None,
+    input_name: str = "frames",
+) -> dict[str, dict[str, str]]:
+    """`provider_options` for the TensorRT provider: engine and timing caches in `cache_dir`, one batch profile.
+
+    The explicit profile makes one engine cover batches `batch[0]..batch[2]`; without it onnxruntime
+    rebuilds the engine whenever a larger batch arrives.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    shape = f"x{input_size}x{input_size}x3"
+    options = {
+        "trt_fp16_enable": str(fp16),
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache_dir),
+        "trt_profile_min_shapes": f"{input_name}:{batch[0]}{shape}",
+        "trt_profile_opt_shapes": f"{input_name}:{batch[1]}{shape}",
+        "trt_profile_max_shapes": f"{input_name}:{batch[2]}{shape}",
+    }
+    if workspace_mib:
+        options["trt_max_workspace_size"] = str(workspace_mib << 20)
+    return {PROVIDER: options}

@@ -1,0 +1,40 @@
+"""Streaming statistics against a two-pass float64 numpy reference, and the whitening factor."""
+
+import numpy as np
+import pytest
+import torch
+
+from padim_edge.model.statistics import StreamingGaussian, whitening_factor
+
+
+def test_streaming_equals_two_pass_numpy() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(37, 5, 8)) * rng.uniform(0.1, 10, size=(1, 1, 8))  # [N, P, d]
+    stats = StreamingGaussian(5, 8)
+    for chunk in np.array_split(data, [1, 4, 13, 14, 30]):  # uneven batches, one of a single image
+        stats.update(torch.from_numpy(chunk))
+    mean = data.mean(axis=0)
+    centred = data - mean
+    cov = np.einsum("npi,npj->pij", centred, centred) / (len(data) - 1) + 0.01 * np.eye(8)
+    assert stats.count == 37
+    np.testing.assert_allclose(stats.mean.numpy(), mean, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(stats.covariance(0.01).numpy(), cov, rtol=0, atol=1e-6)
+
+
+def test_covariance_needs_two_images() -> None:
+    stats = StreamingGaussian(2, 3)
+    stats.update(torch.zeros(1, 2, 3))
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.covariance()
+
+
+def test_whitening_factor_gives_the_mahalanobis_distance() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 30, 30))
+    cov = torch.from_numpy(a @ a.transpose(0, 2, 1) / 30 + 0.01 * np.eye(30))
+    w = whitening_factor(cov)
+    eye = torch.eye(30, dtype=torch.float64)
+    assert torch.allclose(w @ cov @ w.transpose(1, 2), eye.expand(4, 30, 30), atol=1e-8)
+    v = torch.from_numpy(rng.normal(size=(4, 30, 1)))
+    expected = (v.transpose(1, 2) @ torch.from_numpy(np.linalg.inv(cov.numpy())) @ v).flatten()
+    assert torch.allclose(((w @ v) ** 2).sum((1, 2)), expected, rtol=1e-8)
