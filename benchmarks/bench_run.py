@@ -63,6 +63,25 @@ class PacedCamera(Source):
         self._video.close()
 
 
+class LoopedVideo(Source):
+    """A video file played `loops` times back to back (finite), for a memory soak."""
+
+    live = False
+
+    def __init__(self, path: Path, loops: int) -> None:
+        super().__init__()
+        self.path, self.loops, self.name, self.fps = path, loops, f"{path.name} x{loops}", 30.0
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        index = 0
+        for _ in range(self.loops):
+            video = VideoFile(self.path)
+            for frame in video.frames(stop):
+                frame.index, index = index, index + 1
+                yield frame
+            video.close()
+
+
 class JsonLinesToFile:
     """The cheapest realistic sink: one JSON line per frame to a file."""
 
@@ -113,8 +132,24 @@ def measure(source: Source, predictor: Predictor, batch: int, tmp: Path) -> dict
     return {**summary, "busy": busy, "rss_mb_after": rss_mb()}
 
 
+def soak(video: Path, predictor: Predictor, loops: int, tmp: Path) -> dict:
+    """RSS sampled every 0.5 s over a long file run: flat memory means no per-frame growth."""
+    samples: list[float] = []
+    sink = JsonLinesToFile(tmp / "soak.jsonl")
+    pipeline = Pipeline(LoopedVideo(video, loops), predictor, sink, PipelineOptions())
+    summary = pipeline.run(poll=lambda: samples.append(rss_mb()))
+    tenth = max(1, len(samples) // 10)
+    return {
+        "frames": summary["frames"],
+        "fps": summary["fps"],
+        "rss_mb_first_tenth": max(samples[:tenth]),
+        "rss_mb_last_tenth": max(samples[-tenth:]),
+        "rss_mb_max": max(samples),
+    }
+
+
 def rss_mb() -> float:
-    """Resident memory of this process (Linux), to show it stays flat from run to run."""
+    """Resident memory of this process now (Linux)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
@@ -162,6 +197,14 @@ def markdown(report: dict) -> str:
             f"| {name} | {r['fps']:.1f} | {e2e['p50']:.1f} / {e2e['p99']:.1f} | {r['dropped']} | {r['mean_batch']} "
             f"| {stages} | {busy} | {r['rss_mb_after']} |"
         )
+    soak_result = report["memory_soak"]
+    if soak_result:
+        lines += [
+            "",
+            f"Memory soak (file, batch 1): {soak_result['frames']} frames at {soak_result['fps']:.1f} fps; RSS "
+            f"{soak_result['rss_mb_first_tenth']} MB in the first tenth of the run, "
+            f"{soak_result['rss_mb_last_tenth']} MB in the last (max {soak_result['rss_mb_max']} MB).",
+        ]
     lines += [
         "",
         "infer is the time of the call that scored the frame (a whole batch); busy = time a stage's thread",
@@ -179,11 +222,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--camera-fps", type=float, default=30.0)
+    parser.add_argument("--soak-loops", type=int, default=5, help="Video replays for the memory soak (0: skip).")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     model = args.model or default_model()
     host = machine()
     runs: dict[str, dict] = {}
+    memory: dict | None = None
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         video = tmp / "bench.mp4"
@@ -196,6 +241,8 @@ def main() -> None:
             runs[f"live {args.camera_fps:g} fps, batch 1{tag}"] = measure(
                 PacedCamera(video, args.camera_fps), predictor, 1, tmp
             )
+            if not spinning and args.soak_loops:
+                memory = soak(video, predictor, args.soak_loops, tmp)
             config = predictor.backend.info.config
             predictor.backend.close()
     report = {
@@ -206,6 +253,7 @@ def main() -> None:
         "threads": args.threads,
         "machine": host,
         "runs": runs,
+        "memory_soak": memory,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "run.json", json.dumps(report, indent=2) + "\n")

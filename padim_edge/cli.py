@@ -126,6 +126,10 @@ def export(
         bool, typer.Option("--fp16-statistics", help="Store mean/factor as float16 (half size; head computes fp32).")
     ] = False,
     weights: Annotated[Optional[str], typer.Option(help="Backbone checkpoint, if it moved since the fit.")] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write RUN_DIR/model.int8.onnx: int8 backbone for onnxruntime CPU.")
+    ] = False,
+    calib_images: Annotated[int, typer.Option(min=1, help="--int8: good training images to calibrate on.")] = 64,
     quiet: Quiet = False,
 ) -> None:
     """Export one ONNX graph (pre-processing, backbone, Mahalanobis head, blur, score); fits first if needed."""
@@ -146,6 +150,16 @@ def export(
     typer.echo(
         f"exported {result.path}{extra} ({result.bytes_on_disk / 2**20:.1f} MiB, {result.statistics_dtype} statistics)"
     )
+    if int8:
+        from padim_edge.export.quantize import good_training_frames, quantize_backbone
+        from padim_edge.model.run_dir import load_run
+
+        frames = good_training_frames(load_run(run_dir)[0], calib_images, data_root)
+        quantized = quantize_backbone(result.path, run_dir / "model.int8.onnx", frames)
+        typer.echo(
+            f"quantized the backbone to int8 ({quantized.quantised_nodes} QuantizeLinear nodes, calibrated on "
+            f"{quantized.calibration_images} good images) -> {quantized.path}"
+        )
 
 
 @app.command()

@@ -9,7 +9,7 @@ import pytest
 SHARED_MVTEC = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mvtec_root() -> Path:
     """The real MVTec AD data in ../shared/data/mvtec beside the repo; skips the test when absent."""
     if not SHARED_MVTEC.is_dir():

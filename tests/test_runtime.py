@@ -31,10 +31,12 @@ def test_runtime_runs_where_torch_cannot_be_imported(screw_onnx: Path, mvtec_roo
     code = (
         BLOCK_TORCH
         + f"""
-import json
+import importlib, json, pkgutil
+import padim_edge.runtime
+for module in pkgutil.walk_packages(padim_edge.runtime.__path__, "padim_edge.runtime."):
+    importlib.import_module(module.name)  # every runtime module, the TensorRT backend included
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.preprocess import read_image
-from padim_edge.runtime.predict_files import predict_files
 try:
     import torch
 except ImportError:

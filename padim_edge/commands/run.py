@@ -84,11 +84,7 @@ def _open_backend(model: Path, providers: list[str] | None, threads: int | None)
     cores that decode and pre-processing need (measured: 30 vs 27 fps, p99 53 vs 91 ms, benchmarks/bench_run.py)."""
     from padim_edge.runtime.backends import open_backend
 
-    if model.suffix != ".onnx" or not model.is_file():
-        return open_backend(model, providers, threads)
-    from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
-    return OnnxRuntimeBackend(model, providers, threads, spinning=False)
+    return open_backend(model, providers, threads, spinning=False)
 
 
 class _StopSignals:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from padim_edge.errors import UserError
+from padim_edge.runtime.preprocess import list_images
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 MIN_TRAIN_GOODS = 2
 
 
@@ -33,15 +33,6 @@ class DatasetSplit:
     category: str
     train: list[Sample]
     test: list[Sample]
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder` (by extension, hidden files skipped), sorted by name."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from padim_edge.config import atomic_write
-from padim_edge.data.samples import list_images
 from padim_edge.errors import UserError
 from padim_edge.runtime.cuda_binding import CudaBinding
-from padim_edge.runtime.preprocess import prepare_batch, read_image
+from padim_edge.runtime.preprocess import list_images, prepare_batch, read_image
 
 
 class ImageBatcher:

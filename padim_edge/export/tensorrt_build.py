@@ -12,7 +12,6 @@ on a Jetson. `trtexec_command` gives the same build as a trtexec command line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -24,7 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from padim_edge import __version__
-from padim_edge.config import atomic_write
+from padim_edge.config import atomic_write, sha256_file
 from padim_edge.errors import UserError
 from padim_edge.runtime.cuda_binding import CudaBinding, open_binding
 from padim_edge.runtime.engine_record import EngineRecord, write_record
@@ -120,14 +119,6 @@ def _import_onnx() -> ModuleType:
     except ModuleNotFoundError:
         raise UserError("building engines reads the ONNX graph: pip install 'padim-edge[tensorrt]'") from None
     return onnx
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def inspect_onnx(path: Path) -> OnnxFacts:

@@ -5,13 +5,13 @@ Checkpoints are read with `weights_only=True`: a file a user hands over is never
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from padim_edge.config import sha256_file
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import BackboneSpec
 
@@ -25,15 +25,6 @@ class WeightsInfo:
 
     source: str  # "package:...", a path, a URL, or "random"
     sha256: str | None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _packaged_lite0() -> Path:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.overlay import overlay_heatmap
+from padim_edge.runtime.overlay import threshold_overlay
 from padim_edge.runtime.pipeline import Result
 from padim_edge.runtime.predictor import NG, map_to_frame
 
@@ -27,8 +27,7 @@ def render(result: Result, resize: int, threshold: float | None) -> np.ndarray:
     """The frame with its heatmap (colour scale 0 .. 2x threshold, as `predict` writes) and verdict."""
     image = result.frame.image
     amap = map_to_frame(result.anomaly_map, image.shape[0], image.shape[1], resize)
-    top = 2 * threshold if threshold else float(amap.max()) or 1.0
-    out = overlay_heatmap(image, amap, 0.0, top)
+    out = threshold_overlay(image, amap, threshold)
     value = result.score if result.normalized is None else result.normalized
     color = (0, 0, 255) if result.verdict == NG else (0, 200, 0)
     cv2.putText(out, f"{result.verdict} {value:.2f}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, color, 2)

@@ -6,6 +6,13 @@ import cv2
 import numpy as np
 
 
+def threshold_overlay(image_bgr: np.ndarray, amap: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Overlay on the fixed scale 0 .. 2x threshold (the threshold mid-scale), so frames compare at a glance;
+    without a threshold the map's own maximum tops the scale."""
+    top = 2 * threshold if threshold else float(amap.max()) or 1.0
+    return overlay_heatmap(image_bgr, amap, 0.0, top)
+
+
 def overlay_heatmap(
     image_bgr: np.ndarray, amap: np.ndarray, vmin: float, vmax: float, alpha: float = 0.5
 ) -> np.ndarray:

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from padim_edge.config import atomic_write
 from padim_edge.errors import UserError
-from padim_edge.runtime.overlay import overlay_heatmap
+from padim_edge.runtime.overlay import threshold_overlay
 from padim_edge.runtime.predictor import Predictor
-from padim_edge.runtime.preprocess import read_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from padim_edge.runtime.preprocess import list_images, read_image
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:
@@ -21,7 +20,7 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = list_images(item)
             if not found:
                 raise UserError(f"{item}: no images in this folder")
             files += found
@@ -48,14 +47,12 @@ def predict_files(
         frames = [read_image(path) for path in chunk]
         for path, frame, result in zip(chunk, frames, predictor.predict(frames, original_size=True)):
             if overlay_dir is not None:
-                _write_overlay(overlay_dir / f"{path.stem}_overlay.png", frame, result.anomaly_map, predictor)
+                _write_overlay(overlay_dir / f"{path.stem}_overlay.png", frame, result.anomaly_map, predictor.threshold)
             yield {"path": str(path), **result.as_dict()}
 
 
-def _write_overlay(path: Path, frame, amap, predictor: Predictor) -> None:
-    # A fixed colour scale across images: 0 .. twice the threshold (threshold in the middle of the scale).
-    top = 2 * predictor.threshold if predictor.threshold else float(amap.max()) or 1.0
-    ok, data = cv2.imencode(".png", overlay_heatmap(frame, amap, 0.0, top))
+def _write_overlay(path: Path, frame: np.ndarray, amap: np.ndarray, threshold: float | None) -> None:
+    ok, data = cv2.imencode(".png", threshold_overlay(frame, amap, threshold))
     if not ok:
         raise UserError(f"{path}: cannot encode the overlay")
     atomic_write(path, data.tobytes())

@@ -13,6 +13,15 @@ import numpy as np
 
 from padim_edge.errors import UserError
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder` (by extension, hidden files skipped), sorted by name."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
 
 def to_bgr8(image: np.ndarray, source: str = "image") -> np.ndarray:
     """Convert a decoded image (gray, BGR, BGRA; 8 or 16 bit) to contiguous uint8 BGR, HxWx3."""

@@ -22,8 +22,7 @@ import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.predict_files import IMAGE_SUFFIXES
-from padim_edge.runtime.preprocess import read_image
+from padim_edge.runtime.preprocess import IMAGE_SUFFIXES, read_image
 
 NETWORK = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
 DEFAULT_FPS = 30.0

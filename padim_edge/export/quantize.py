@@ -1,0 +1,142 @@
+"""int8 backbone for onnxruntime CPU: static post-training quantisation (QDQ), calibrated on good images.
+
+Only the convolutions of the backbone are quantised (uint8 activations, int8 per-channel weights); the
+pre-processing, the gather/upsample, the Mahalanobis head and the post-processing stay float32 (squared
+distances need the range, and the head is memory-bound: int8 would not speed it up). The calibration
+frames must be prepared exactly as the runtime prepares them (uint8 BGR NHWC at the model's input size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from padim_edge.config import ModelConfig
+from padim_edge.errors import UserError
+from padim_edge.export.onnx_graph import INPUT, METADATA_KEY
+
+QUANTISED_PREFIX = "/backbone/"
+# Activation ranges clip the top 0.01 % of calibration values: on screw this kept image AUROC within 0.002 of
+# float32, where plain min/max ranges lost 0.03 (benchmarks/README.md).
+PERCENTILE = 99.99
+
+
+@dataclass
+class QuantizeResult:
+    """What a quantisation wrote."""
+
+    path: Path
+    bytes_on_disk: int
+    quantised_nodes: int
+    calibration_images: int
+
+
+class FrameReader:
+    """onnxruntime's CalibrationDataReader protocol over prepared frames, `batch` at a time."""
+
+    def __init__(self, frames: np.ndarray, batch: int) -> None:
+        self._batches: Iterator[np.ndarray] = iter([frames[i : i + batch] for i in range(0, len(frames), batch)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        chunk = next(self._batches, None)
+        return None if chunk is None else {INPUT: np.ascontiguousarray(chunk)}
+
+
+def good_training_frames(config: ModelConfig, count: int, data_root: Path | None = None) -> np.ndarray:
+    """`count` good training images of the run's dataset, evenly spaced, prepared like the runtime's frames."""
+    from padim_edge.data import iter_batches, load_dataset
+
+    root = data_root or (Path(config.data_root) if config.data_root else None)
+    train = load_dataset(config.dataset, root, config.category).train
+    count = min(count, len(train))
+    if count < 1:
+        raise UserError(f"{config.dataset}/{config.category}: no good training images to calibrate on")
+    picked = [train[round(i * (len(train) - 1) / max(count - 1, 1))] for i in range(count)]
+    return np.concatenate([b.images for b in iter_batches(picked, 16, config.resize, config.input_size)])
+
+
+def quantize_backbone(
+    model_path: Path,
+    out_path: Path,
+    calibration_frames: np.ndarray,
+    batch: int = 8,
+    per_channel: bool = True,
+) -> QuantizeResult:
+    """Write `out_path`: `model_path` with its backbone quantised to int8 (QDQ), atomically.
+
+    `calibration_frames`: uint8 [N, S, S, 3] BGR good images, prepared like the runtime's input.
+    """
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    frames = np.asarray(calibration_frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise UserError(f"calibration frames must be uint8 [N, S, S, 3] with N >= 1, got {frames.dtype} {frames.shape}")
+    source = onnx.load(str(model_path), load_external_data=False)
+    external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".quantize-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # Symbolic shape inference only: onnxruntime's own optimisation pass here would rename nodes.
+        quant_pre_process(str(model_path), str(prepared), skip_optimization=True, save_as_external_data=external)
+        graph_nodes = onnx.load(str(prepared), load_external_data=False).graph.node
+        exclude = [n.name for n in graph_nodes if not n.name.startswith(QUANTISED_PREFIX)]
+        staged = Path(tmp) / out_path.name
+        ort.set_default_logger_severity(3)  # calibration sessions warn about every unused shape constant
+        with contextlib.redirect_stdout(io.StringIO()):  # and the histogram collector prints its progress
+            quantize_static(
+                str(prepared),
+                str(staged),
+                FrameReader(frames, batch),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude,
+                calibrate_method=CalibrationMethod.Percentile,
+                extra_options={"CalibPercentile": PERCENTILE},
+                use_external_data_format=external,
+            )
+        ort.set_default_logger_severity(2)
+        quantised = _write_metadata(staged, source, len(frames), per_channel)
+        onnx.checker.check_model(str(staged))
+        data_name = out_path.name + ".data"
+        if external:
+            os.replace(Path(tmp) / data_name, out_path.parent / data_name)
+        os.replace(staged, out_path)
+    data = out_path.parent / data_name
+    size = out_path.stat().st_size + (data.stat().st_size if external else 0)
+    return QuantizeResult(out_path, size, quantised, len(frames))
+
+
+def _write_metadata(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
+    """Copy the fp32 model's metadata into `path`, marking the int8 backbone; returns the QDQ pairs' count."""
+    model = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in source.metadata_props}
+    if METADATA_KEY in props:
+        doc = json.loads(props[METADATA_KEY])
+        doc.setdefault("export", {}).update(
+            int8_backbone=True,
+            int8={
+                "format": "QDQ",
+                "activations": "uint8",
+                "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
+                "calibration": f"percentile {PERCENTILE} on {images} good training images",
+                "float32": "preprocess, embed, head, post",
+            },
+        )
+        props[METADATA_KEY] = json.dumps(doc, separators=(",", ":"))
+    onnx.helper.set_model_props(model, props)
+    model.producer_name, model.producer_version = source.producer_name, source.producer_version
+    onnx.save_model(model, str(path))
+    return sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
