@@ -205,12 +205,17 @@ def predict(
     overlay_dir: Annotated[Optional[Path], typer.Option(help="Write heatmap overlays here.")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 8,
     threads: Annotated[Optional[int], typer.Option(help="onnxruntime intra-op threads.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
 ) -> None:
-    """Score images; one JSON line per image (path, score, normalised score, verdict)."""
+    """Score images: path, score, normalised score (score / threshold) and verdict (OK, NG; ? without threshold)."""
     from padim_edge.runtime.predict_files import predict_files
 
     for line in predict_files(model, inputs, threshold, overlay_dir, batch, threads):
-        typer.echo(json.dumps(line))
+        if as_json:
+            typer.echo(json.dumps(line))
+        else:
+            norm = "-" if line["normalized_score"] is None else f"{line['normalized_score']:.3f}"
+            typer.echo(f"{line['verdict']:2}  {line['score']:10.4f}  {norm:>7}  {line['path']}")
 
 
 from padim_edge.commands.run import run as _run_command  # noqa: E402

@@ -15,7 +15,7 @@ from padim_edge.data import DatasetSplit, Sample, iter_batches
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import get_backbone
 from padim_edge.model.build import assemble, select_channels
-from padim_edge.model.graph import PadimGraph
+from padim_edge.model.graph import MahalanobisHead, PadimGraph
 from padim_edge.model.run_dir import save_run
 from padim_edge.model.statistics import StreamingGaussian, whitening_factor
 from padim_edge.model.weights import load_backbone
@@ -103,11 +103,13 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     placeholder = torch.zeros(1, len(indices))
     graph = assemble(backbone, config, placeholder, torch.zeros(1, len(indices), len(indices)))
     stats = _accumulate(graph, fit_set, options)
-    factor = whitening_factor(stats.covariance(config.eps))
-    _check_inverse(stats.covariance(config.eps), factor)
+    covariance = stats.covariance(config.eps)
+    factor = whitening_factor(covariance)
+    _check_inverse(covariance, factor)
+    del covariance
     mean = stats.mean.float()
     config.n_train = stats.count
-    graph = assemble(backbone, config, mean, factor.float())
+    graph.head = MahalanobisHead(mean, factor.float())
     held_scores = score_samples(graph, held_out, options.resize, options.batch_size, "threshold", options.show_progress)
     config.n_holdout = int(held_scores.size)
     config.holdout_scores = [round(float(s), 6) for s in held_scores]

@@ -7,12 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "padim_edge.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+from helpers import run_cli
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:

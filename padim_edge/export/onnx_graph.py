@@ -22,6 +22,7 @@ import torch
 from onnx import numpy_helper
 
 from padim_edge.config import ModelConfig, package_versions
+from padim_edge.export.graph_rewrites import fold_pads_into_convs
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
 
@@ -64,6 +65,7 @@ def export_run(
         _torch_export(graph, config.input_size, raw)
         model = onnx.load(str(raw), load_external_data=True)
         _name_statistics(model)
+        fold_pads_into_convs(model)
         if fp16_statistics:
             _store_statistics_fp16(model)
         dtype = "float16" if fp16_statistics else "float32"

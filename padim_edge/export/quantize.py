@@ -1,9 +1,9 @@
 """int8 backbone for onnxruntime CPU: static post-training quantisation (QDQ), calibrated on good images.
 
-Only the convolutions of the backbone are quantised (uint8 activations, int8 per-channel weights); the
-pre-processing, the gather/upsample, the Mahalanobis head and the post-processing stay float32 (squared
-distances need the range, and the head is memory-bound: int8 would not speed it up). The calibration
-frames must be prepared exactly as the runtime prepares them (uint8 BGR NHWC at the model's input size).
+Only the backbone's nodes (`/backbone/...`) are quantised: uint8 activations, int8 per-channel weights. The
+pre-processing, the gather/upsample, the Mahalanobis head and the post-processing stay float32: squared
+distances need the range, and the head is memory-bound, so int8 would not speed it up. The calibration
+frames must be prepared exactly as the runtime prepares camera frames (uint8 BGR NHWC at the input size).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from padim_edge.errors import UserError
 from padim_edge.export.onnx_graph import INPUT, METADATA_KEY
 
 QUANTISED_PREFIX = "/backbone/"
-# Activation ranges clip the top 0.01 % of calibration values: on screw this kept image AUROC within 0.002 of
+# Activation ranges clip the top 0.01 % of calibration values: on screw this kept image AUROC within 0.003 of
 # float32, where plain min/max ranges lost 0.03 (benchmarks/README.md).
 PERCENTILE = 99.99
 
@@ -36,7 +36,7 @@ class QuantizeResult:
 
     path: Path
     bytes_on_disk: int
-    quantised_nodes: int
+    quantised_nodes: int  # QuantizeLinear nodes inserted
     calibration_images: int
 
 
@@ -75,42 +75,18 @@ def quantize_backbone(
 
     `calibration_frames`: uint8 [N, S, S, 3] BGR good images, prepared like the runtime's input.
     """
-    import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     frames = np.asarray(calibration_frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"calibration frames must be uint8 [N, S, S, 3] with N >= 1, got {frames.dtype} {frames.shape}")
     source = onnx.load(str(model_path), load_external_data=False)
     external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    data_name = out_path.name + ".data"
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".quantize-") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        # Symbolic shape inference only: onnxruntime's own optimisation pass here would rename nodes.
-        quant_pre_process(str(model_path), str(prepared), skip_optimization=True, save_as_external_data=external)
-        graph_nodes = onnx.load(str(prepared), load_external_data=False).graph.node
-        exclude = [n.name for n in graph_nodes if not n.name.startswith(QUANTISED_PREFIX)]
         staged = Path(tmp) / out_path.name
-        ort.set_default_logger_severity(3)  # calibration sessions warn about every unused shape constant
-        with contextlib.redirect_stdout(io.StringIO()):  # and the histogram collector prints its progress
-            quantize_static(
-                str(prepared),
-                str(staged),
-                FrameReader(frames, batch),
-                quant_format=QuantFormat.QDQ,
-                per_channel=per_channel,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=exclude,
-                calibrate_method=CalibrationMethod.Percentile,
-                extra_options={"CalibPercentile": PERCENTILE},
-                use_external_data_format=external,
-            )
-        ort.set_default_logger_severity(2)
-        quantised = _write_metadata(staged, source, len(frames), per_channel)
+        _quantize(model_path, staged, FrameReader(frames, batch), per_channel, external)
+        quantised = _finish(staged, source, len(frames), per_channel)
         onnx.checker.check_model(str(staged))
-        data_name = out_path.name + ".data"
         if external:
             os.replace(Path(tmp) / data_name, out_path.parent / data_name)
         os.replace(staged, out_path)
@@ -119,8 +95,40 @@ def quantize_backbone(
     return QuantizeResult(out_path, size, quantised, len(frames))
 
 
-def _write_metadata(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
-    """Copy the fp32 model's metadata into `path`, marking the int8 backbone; returns the QDQ pairs' count."""
+def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: bool, external: bool) -> None:
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_name("prepared.onnx")
+    # Symbolic shape inference only: onnxruntime's optimisation pass here would rename the nodes.
+    quant_pre_process(str(model_path), str(prepared), skip_optimization=True, save_as_external_data=external)
+    nodes = onnx.load(str(prepared), load_external_data=False).graph.node
+    ort.set_default_logger_severity(3)  # calibration sessions warn about every unused shape constant
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the histogram collector prints its progress
+            quantize_static(
+                str(prepared),
+                str(out),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=[n.name for n in nodes if not n.name.startswith(QUANTISED_PREFIX)],
+                calibrate_method=CalibrationMethod.Percentile,
+                extra_options={"CalibPercentile": PERCENTILE},
+                use_external_data_format=external,
+            )
+    finally:
+        ort.set_default_logger_severity(2)
+
+
+def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
+    """Carry the fp32 model's metadata over (marking the int8 backbone), drop unused initializers.
+
+    Returns the number of QuantizeLinear nodes.
+    """
     model = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in source.metadata_props}
     if METADATA_KEY in props:
@@ -138,5 +146,8 @@ def _write_metadata(path: Path, source: onnx.ModelProto, images: int, per_channe
         props[METADATA_KEY] = json.dumps(doc, separators=(",", ":"))
     onnx.helper.set_model_props(model, props)
     model.producer_name, model.producer_version = source.producer_name, source.producer_version
+    used = {name for node in model.graph.node for name in node.input}
+    for init in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(init)
     onnx.save_model(model, str(path))
     return sum(n.op_type == "QuantizeLinear" for n in model.graph.node)

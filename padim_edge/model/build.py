@@ -8,7 +8,15 @@ import torch
 from padim_edge.config import ModelConfig
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import BackboneSpec, get_backbone
-from padim_edge.model.graph import Embedding, MahalanobisHead, PadimGraph, PostProcess, Preprocess
+from padim_edge.model.graph import (
+    Embedding,
+    MahalanobisHead,
+    PadimGraph,
+    PostProcess,
+    Preprocess,
+    fold_bgr_into_stem,
+    grid_size,
+)
 from padim_edge.model.weights import load_backbone
 
 
@@ -24,14 +32,16 @@ def select_channels(spec: BackboneSpec, layers: list[int], d: int | None, seed: 
 
 
 def assemble(backbone: torch.nn.Module, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor) -> PadimGraph:
-    """Wire the pieces; `factor` is W (lower triangular), stored transposed for the head's MatMul."""
+    """Wire the pieces around a freshly loaded backbone (its stem is changed to read BGR: assemble it once);
+    `factor` is W (lower triangular), stored transposed for the head's MatMul."""
     spec = get_backbone(config.backbone)
+    fold_bgr_into_stem(backbone)
     return PadimGraph(
         backbone,
         Preprocess(config.mean, config.std),
         Embedding(config.layers, spec.channels, config.channel_indices),
-        MahalanobisHead(mean, factor.transpose(-1, -2).contiguous()),
-        PostProcess(config.input_size, config.sigma),
+        MahalanobisHead(mean, factor),
+        PostProcess(grid_size(config.input_size), config.input_size, config.sigma),
     ).eval()
 
 

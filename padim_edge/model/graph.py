@@ -16,17 +16,25 @@ from torch import nn
 
 
 class Preprocess(nn.Module):
-    """uint8 [N, H, W, 3] BGR -> float [N, 3, H, W] RGB, normalised with the backbone's mean and std."""
+    """uint8 [N, H, W, 3] BGR -> float [N, 3, H, W] still in BGR order, normalised with the backbone's RGB mean
+    and std taken in reverse. The BGR -> RGB flip itself is folded into the stem convolution's weights
+    (`fold_bgr_into_stem`), which saves a copy of every frame."""
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        m, s = torch.tensor(mean), torch.tensor(std)
+        m, s = torch.tensor(mean).flip(0), torch.tensor(std).flip(0)
         self.register_buffer("scale", (1.0 / (255.0 * s)).view(1, 3, 1, 1))
         self.register_buffer("shift", (-m / s).view(1, 3, 1, 1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        rgb = frames.flip(-1).permute(0, 3, 1, 2).float()
-        return rgb * self.scale + self.shift
+        return frames.permute(0, 3, 1, 2).float() * self.scale + self.shift
+
+
+def fold_bgr_into_stem(backbone: nn.Module) -> None:
+    """Reverse the input channels of the backbone's first convolution, in place, so it reads BGR planes."""
+    stem = next(m for m in backbone.modules() if isinstance(m, nn.Conv2d))
+    with torch.no_grad():
+        stem.weight.copy_(stem.weight.flip(1))
 
 
 class Embedding(nn.Module):
@@ -55,15 +63,15 @@ class Embedding(nn.Module):
 class MahalanobisHead(nn.Module):
     """Distance of each position's embedding to its Gaussian: sqrt(||W (x - mu)||^2), one batched MatMul.
 
-    `mean` [P, 1, d] and `factor_t` = W^T [P, d, d] are baked in (ONNX initializers `head.mean` and
-    `head.factor_t`); the exporter may store them as float16 to halve the model, with a Cast so the
-    arithmetic stays float32 (squared distances overflow float16).
+    Takes `mean` [P, d] and the whitening factor W [P, d, d]; bakes in `mean` as [P, 1, d] and W^T (ONNX
+    initializers `head.mean` and `head.factor_t`). The exporter may store them as float16 to halve the
+    model, with a Cast so the arithmetic stays float32 (squared distances overflow float16).
     """
 
-    def __init__(self, mean: torch.Tensor, factor_t: torch.Tensor) -> None:
+    def __init__(self, mean: torch.Tensor, factor: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mean", mean.unsqueeze(1))
-        self.register_buffer("factor_t", factor_t)
+        self.register_buffer("factor_t", factor.transpose(-1, -2).contiguous())
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         _, _, h, w = embedding.shape
@@ -74,30 +82,40 @@ class MahalanobisHead(nn.Module):
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """Normalised 1-D Gaussian, radius 4 sigma (scipy.ndimage's default truncation)."""
+    """Normalised 1-D Gaussian in float64, radius 4 sigma (scipy.ndimage's default truncation)."""
     radius = int(4 * sigma + 0.5)
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).float()
+    return k / k.sum()
+
+
+def upsample_blur_matrix(grid: int, size: int, sigma: float) -> torch.Tensor:
+    """K [size, grid]: one axis of bilinear upsampling (half-pixel, as F.interpolate) followed by a reflect-padded
+    Gaussian blur, as a matrix. Both steps are linear and separable, so for a [grid, grid] map X the upsampled,
+    blurred map is K @ X @ K^T: two small MatMuls instead of Resize, Pad, Conv, Pad, Conv (2x faster on
+    onnxruntime CPU at batch 8, docs/choices.md). K is built by pushing the unit vectors through those steps.
+    """
+    units = torch.eye(grid, dtype=torch.float64).view(grid, 1, grid, 1)
+    up = F.interpolate(units, size=(size, 1), mode="bilinear", align_corners=False)
+    k = gaussian_kernel(sigma).double()
+    r = (k.numel() - 1) // 2
+    blurred = F.conv2d(F.pad(up, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+    return blurred[:, 0, :, 0].T.float().contiguous()
 
 
 class PostProcess(nn.Module):
-    """Bilinear upsample to the input size, separable Gaussian blur (reflect padding), max as score."""
+    """Bilinear upsample to the input size and Gaussian blur (as K @ map @ K^T); image score = max of the map."""
 
-    def __init__(self, size: int, sigma: float) -> None:
+    def __init__(self, grid: int, size: int, sigma: float) -> None:
         super().__init__()
         self.size = size
-        k = gaussian_kernel(sigma)
-        self.radius = (k.numel() - 1) // 2
-        self.register_buffer("kx", k.view(1, 1, 1, -1))
-        self.register_buffer("ky", k.view(1, 1, -1, 1))
+        k = upsample_blur_matrix(grid, size, sigma)
+        self.register_buffer("k", k)
+        self.register_buffer("k_t", k.T.contiguous())
 
     def forward(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        up = F.interpolate(dist, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        r = self.radius
-        blurred = F.conv2d(F.pad(up, (r, r, 0, 0), mode="reflect"), self.kx)
-        blurred = F.conv2d(F.pad(blurred, (0, 0, r, r), mode="reflect"), self.ky)
-        return blurred, blurred.flatten(1).amax(dim=1)
+        amap = torch.matmul(torch.matmul(self.k, dist), self.k_t)  # [N, 1, size, size]
+        return amap, amap.flatten(1).amax(dim=1)
 
 
 class PadimGraph(nn.Module):

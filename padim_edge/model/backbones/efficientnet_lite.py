@@ -21,9 +21,17 @@ _BN_EPS = 1e-3
 
 
 class SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow "same" padding (asymmetric for even inputs at stride 2)."""
+    """Conv2d with TensorFlow "same" padding: k // 2 on each side at stride 1 (odd kernels), and at stride 2
+    computed from the input size (asymmetric for even inputs; the exporter folds that Pad into the Conv)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.stride == (1, 1):
+            self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1):
+            return super().forward(x)
         pads = []
         for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
             total = max((math.ceil(int(size) / s) - 1) * s + k - int(size), 0)

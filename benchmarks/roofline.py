@@ -1,0 +1,132 @@
+"""This machine's ceilings (fp32 GEMM/conv rate, memory bandwidth), measured in the same run, and each graph's work.
+
+The roofline floor of one call on a batch of B images is the time the machine cannot beat, phase by phase:
+backbone and post-processing at the GEMM rate (compute-bound), plus the head, which must read its P*d*d
+statistics once per batch and so takes max(head FLOPs / GEMM rate, statistics bytes / read bandwidth).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+GEMM_N = 2048
+STREAM_BYTES = 1 << 29  # 512 MiB: far past the last-level cache
+
+
+def torch_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
+    """fp32 GEMM 2048^3 with PyTorch (oneDNN/MKL): best and median GFLOP/s over `runs`."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(GEMM_N, GEMM_N), torch.randn(GEMM_N, GEMM_N)
+    return _rate(lambda: torch.mm(a, b), 2 * GEMM_N**3, runs)
+
+
+def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
+    """fp32 GEMM 2048^3 through onnxruntime's MatMul (MLAS, the kernels that run the graphs)."""
+    from benchmarks.latency import open_session
+
+    b = numpy_helper.from_array(np.random.default_rng(0).standard_normal((GEMM_N, GEMM_N), np.float32), "b")
+    x = onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm", [x], [y], [b])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    session = open_session(model.SerializeToString(), threads)
+    a = np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N), np.float32)
+    return _rate(lambda: session.run(None, {"a": a}), 2 * GEMM_N**3, runs)
+
+
+def ort_conv_gflops(threads: int, runs: int = 10) -> dict[str, float]:
+    """fp32 3x3 convolution, 256 -> 256 channels at 56x56, batch 4, through onnxruntime (its NCHWc kernels beat
+    its SGEMM on this CPU, so the roofline's peak must count them)."""
+    from benchmarks.latency import open_session
+
+    n, c, hw = 4, 256, 56
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((c, c, 3, 3), np.float32) * 0.01, "w")
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [n, c, hw, hw])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    conv = onnx.helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    model = onnx.helper.make_model(
+        onnx.helper.make_graph([conv], "conv", [x], [y], [w]), opset_imports=[onnx.helper.make_opsetid("", 17)]
+    )
+    session = open_session(model.SerializeToString(), threads)
+    frames = np.random.default_rng(1).standard_normal((n, c, hw, hw), np.float32)
+    return _rate(lambda: session.run(None, {"x": frames}), 2 * n * c * hw * hw * c * 9, runs)
+
+
+def bandwidth_gbs(threads: int, runs: int = 10) -> dict[str, float]:
+    """Memory bandwidth with `threads` threads: read (a sum over 512 MiB) and copy (read + write bytes)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    src = torch.ones(STREAM_BYTES // 4)
+    dst = torch.empty_like(src)
+    read = _rate(lambda: src.sum(), STREAM_BYTES, runs)
+    copy = _rate(lambda: dst.copy_(src), 2 * STREAM_BYTES, runs)
+    return {
+        "read_best": read["best"],
+        "read_median": read["median"],
+        "copy_best": copy["best"],
+        "copy_median": copy["median"],
+    }
+
+
+def _rate(call, work: float, runs: int) -> dict[str, float]:
+    call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return {"best": work / min(times) / 1e9, "median": work / float(np.median(times)) / 1e9}
+
+
+def graph_work(path: Path) -> dict:
+    """MACs per image of Conv/MatMul/Gemm by graph part (`/backbone/`, `/head/`, ...) and the head's bytes.
+
+    Shapes come from onnxruntime's symbolic shape inference at batch 1 (onnx's own stops at the dynamic Pads).
+    """
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    model = onnx.load(str(path), load_external_data=False)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
+    shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output})
+    inits = {i.name: i for i in model.graph.initializer}
+    shapes.update({name: list(i.dims) for name, i in inits.items()})
+    macs: Counter[str] = Counter()
+    head_bytes = 0
+    for node in model.graph.node:
+        part = node.name.split("/")[1] if node.name.startswith("/") else "other"
+        macs[part] += _macs(node, shapes)
+        if part == "head":
+            head_bytes += sum(_nbytes(inits[i]) for i in node.input if i in inits)
+    return {"macs_per_image": dict(macs), "statistics_bytes": head_bytes}
+
+
+def _macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
+    if node.op_type == "Conv":
+        weight = shapes[node.input[1]]
+        return int(np.prod(shapes[node.output[0]])) * int(np.prod(weight[1:]))
+    if node.op_type in ("MatMul", "Gemm"):
+        return int(np.prod(shapes[node.output[0]])) * shapes[node.input[0]][-1]
+    return 0
+
+
+def _nbytes(init: onnx.TensorProto) -> int:
+    return int(np.prod(init.dims)) * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+
+
+def floor_ms(work: dict, batch: int, gemm_gflops: float, read_gbs: float) -> float:
+    """The roofline floor of one call on `batch` images, in milliseconds."""
+    macs = work["macs_per_image"]
+    compute = 2 * batch * sum(v for k, v in macs.items() if k != "head") / (gemm_gflops * 1e9)
+    head = max(2 * batch * macs.get("head", 0) / (gemm_gflops * 1e9), work["statistics_bytes"] / (read_gbs * 1e9))
+    return 1e3 * (compute + head)
