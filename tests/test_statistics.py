@@ -38,3 +38,11 @@ def test_whitening_factor_gives_the_mahalanobis_distance() -> None:
     v = torch.from_numpy(rng.normal(size=(4, 30, 1)))
     expected = (v.transpose(1, 2) @ torch.from_numpy(np.linalg.inv(cov.numpy())) @ v).flatten()
     assert torch.allclose(((w @ v) ** 2).sum((1, 2)), expected, rtol=1e-8)
+
+
+def test_chunked_whitening_equals_whole() -> None:
+    rng = np.random.default_rng(2)
+    stats = StreamingGaussian(7, 6)
+    stats.update(torch.from_numpy(rng.normal(size=(20, 7, 6))))
+    whole = whitening_factor(stats.covariance(0.01)).float()
+    torch.testing.assert_close(stats.whitening(0.01, chunk=3), whole, rtol=1e-6, atol=1e-6)

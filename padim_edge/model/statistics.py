@@ -39,6 +39,33 @@ class StreamingGaussian:
         eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
         return self.scatter / (self.count - 1) + eps * eye
 
+    def whitening(self, eps: float = 0.01, chunk: int = 256) -> torch.Tensor:
+        """The float32 whitening factor W of every position's covariance (`whitening_factor`), checked.
+
+        Computed `chunk` positions at a time, so the float64 temporaries stay small next to the scatter
+        matrix itself (Wide-ResNet-50-2 at d=550: 7.6 GB scatter, 3.8 GB result, ~0.6 GB per chunk).
+        """
+        if self.count < 2:
+            raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
+        positions, dim = self.mean.shape
+        factor = torch.empty(positions, dim, dim, dtype=torch.float32)
+        eye = torch.eye(dim, dtype=torch.float64)
+        for start in range(0, positions, chunk):
+            covariance = self.scatter[start : start + chunk] / (self.count - 1) + eps * eye
+            w = whitening_factor(covariance)
+            check_whitening(covariance, w)
+            factor[start : start + chunk] = w
+        return factor
+
+
+def check_whitening(covariance: torch.Tensor, factor: torch.Tensor, samples: int = 4) -> None:
+    """W Sigma W^T must be I; checked on a spread of positions (some CPUs' batched LAPACK misbehaves)."""
+    idx = torch.linspace(0, covariance.shape[0] - 1, min(samples, covariance.shape[0])).long()
+    w = factor[idx]
+    err = (w @ covariance[idx] @ w.transpose(-1, -2) - torch.eye(w.shape[-1], dtype=w.dtype)).abs().max()
+    if not err < 1e-6:
+        raise RuntimeError(f"inverse covariance check failed: max |W S W^T - I| = {float(err):.3g}")
+
 
 def whitening_factor(covariance: torch.Tensor) -> torch.Tensor:
     """W with W^T W = Sigma^-1, so the squared Mahalanobis distance is ||W (x - mu)||^2.
