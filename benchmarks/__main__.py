@@ -112,14 +112,14 @@ def not_measured(options: suite.Options) -> list[str]:
     missing = [
         "Accuracy of resnet18 and wide_resnet50_2: no ImageNet weights for them on this machine (no registry "
         "package ships them, no internet); their rows use random weights and synthetic statistics, speed only.",
-        "wide_resnet50_2 fits: its d=550 scatter alone is 7.6 GB of float64, and the Cholesky inverse needs two more "
-        "such buffers: about 23 GB, past this machine's 24 GiB with everything else. Without weights a fit would "
-        "mean nothing anyway.",
+        "wide_resnet50_2 fits: at d=550 the float64 scatter matrix is 7.6 GB (plus 3.8 GB of float32 result, "
+        "whitened in chunks of positions); that fits in 24 GiB, but without ImageNet weights a fit means nothing, "
+        "so it is not run.",
     ]
     if not options.large:
         missing.append(
-            f"{cfg.WR50_550.name}: 3.8 GB of statistics (ONNX external data); run with --large to include it "
-            "(about 12 GB peak while exporting)."
+            f"{cfg.WR50_550.name}: 3.8 GB of statistics (ONNX external data), several copies of them while "
+            "synthesising and exporting; not run by default (--large includes it)."
         )
     why = tensorrt.available()
     if why:

@@ -68,8 +68,14 @@ class Entry:
     times: dict[int, list[float]] = field(default_factory=dict)
 
 
-def interleaved(entries: dict[str, Entry], runs: int, progress: Callable[[str], None] = log) -> None:
-    """Fill each entry's `times[batch]` (seconds per call), the entries taking turns call by call."""
+def interleaved(entries: dict[str, Entry], runs: int, progress: Callable[[str], None] = log) -> dict[str, float]:
+    """Fill each entry's `times[batch]` (seconds per call), the entries taking turns call by call.
+
+    Returns, per batch size, the cores other processes kept busy while it was timed (0 on a quiet machine).
+    """
+    from benchmarks.machine import busy_seconds, others_load
+
+    busy = {}
     for batch in sorted({b for e in entries.values() for b in e.batches}):
         active = {name: e for name, e in entries.items() if batch in e.batches}
         inputs = {name: np.ascontiguousarray(_batch_of(e.frames, batch)) for name, e in active.items()}
@@ -78,11 +84,14 @@ def interleaved(entries: dict[str, Entry], runs: int, progress: Callable[[str], 
                 e.run(inputs[name])
             e.times[batch] = []
         progress(f"latency: batch {batch}, {len(active)} models x {runs} runs")
+        before, began = busy_seconds(), perf_counter()
         for _ in range(runs):
             for name, e in active.items():
                 start = perf_counter()
                 e.run(inputs[name])
                 e.times[batch].append(perf_counter() - start)
+        busy[str(batch)] = others_load(before, busy_seconds(), perf_counter() - began)
+    return busy
 
 
 def _batch_of(frames: np.ndarray, batch: int) -> np.ndarray:

@@ -26,21 +26,23 @@ def markdown(r: dict) -> str:
         "## Performance",
         "",
         f"Measured by `make bench` on {r['settings']['date']} (commit {r['settings']['code']['commit']}"
-        f"{' with uncommitted changes' if r['settings']['code']['uncommitted_changes'] else ''}): {m['cpu']} (family/model {m['cpu_family_model']}), "
+        f"{' with uncommitted changes' if r['settings']['code']['uncommitted_changes'] else ''}): "
+        f"{m['cpu']} (family/model {m['cpu_family_model']}), "
         f"{m['cores_usable']} usable cores, {m['memory_gib']} GiB, SIMD {', '.join(m['simd'])}; "
         f"onnxruntime {m['versions'].get('onnxruntime', '?')}, torch {m['versions'].get('torch', '?')}, "
         f"Python {m['python']}. onnxruntime: CPU execution provider, 2 intra-op threads, spinning off; "
         f"{r['settings']['runs']} timed runs per figure after {r['settings']['warmup']} warm-up runs, all models "
-        f"interleaved call by call. Load average before: {m['load_average']}; other processes used "
-        f"{timing['other_processes_cores']} cores on average while the latencies were timed.",
+        f"interleaved call by call. Load average before: {m['load_average']}; cores kept busy by other "
+        f"processes while the latencies were timed, by batch size: {timing['other_processes_cores_by_batch']}.",
         "",
         *(
             [
-                f"**Warning: the machine was not quiet** ({timing['other_processes_cores']} cores busy with other "
-                "processes): absolute latencies are inflated; the side-by-side ratios still hold. Re-run when quiet.",
+                "**Warning: the machine was not quiet** (other processes used more than "
+                f"{BUSY} cores at some batch sizes): those latencies are inflated; side-by-side ratios still hold. "
+                "Re-run when quiet.",
                 "",
             ]
-            if timing["other_processes_cores"] > BUSY
+            if max(timing["other_processes_cores_by_batch"].values()) > BUSY
             else []
         ),
         f"Ceilings measured in the same run (2 threads): fp32 peak {ceil['peak_gflops']:.0f} GFLOP/s, the best of "

@@ -73,7 +73,7 @@ def build_models(options: Options) -> list[Model]:
             int8 = models.ensure_int8(run_dir, options.calib_images, options.data_root)
             rows.append(Model(config, "int8", int8, batches))
         if config in (cfg.DEFAULT, cfg.R18_224):
-            rows.append(Model(config, "torch", run_dir, batches))
+            rows.append(Model(config, "torch", run_dir, FEW_BATCHES))  # a reference; its big batches take minutes
         if config == cfg.DEFAULT and tensorrt.available() is None:
             rows.append(Model(config, "tensorrt", models.ensure_onnx(run_dir), batches))
     return rows
@@ -121,11 +121,12 @@ def timings(rows: list[Model], options: Options, frames: dict[Config, np.ndarray
             run = latency.ort_runner(latency.open_session(row.path))
         entries[row.name] = latency.Entry(run, frames[row.config], row.batches)
     before, start = machine.busy_seconds(), time.perf_counter()
-    latency.interleaved(entries, options.runs)
+    by_batch = latency.interleaved(entries, options.runs)
     wall = time.perf_counter() - start
     conditions = {
         "wall_s": round(wall, 1),
         "other_processes_cores": machine.others_load(before, machine.busy_seconds(), wall),
+        "other_processes_cores_by_batch": by_batch,
         "load_average_after": machine.describe()["load_average"],
     }
     table = {name: {str(b): latency.summary(t, b) for b, t in e.times.items()} for name, e in entries.items()}
