@@ -12,7 +12,6 @@ Its scores equal the product's up to float32 rounding.
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import onnx
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
-from padim_edge.export.onnx_graph import INPUT, OPSET, OUTPUTS
+from padim_edge.export.onnx_graph import torch_export
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.graph import gaussian_kernel
 from padim_edge.model.run_dir import load_run
@@ -91,20 +90,9 @@ class ReferenceGraph(nn.Module):
 def export_reference(run_dir: Path, out_path: Path) -> Path:
     """Export the reference graph of `run_dir` (legacy exporter, opset 17, dynamic batch), metadata copied."""
     graph = ReferenceGraph(run_dir).eval()
-    frames = torch.zeros(1, graph.input_size, graph.input_size, 3, dtype=torch.uint8)
-    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        torch.onnx.export(
-            graph,
-            (frames,),
-            str(raw),
-            input_names=[INPUT],
-            output_names=list(OUTPUTS),
-            dynamic_axes={name: {0: "batch"} for name in (INPUT, *OUTPUTS)},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        torch_export(graph, graph.input_size, raw)  # the product's exporter settings
         model = onnx.load(str(raw))
         fold_pads_into_convs(model)  # the product's export rewrite: both graphs get it, the comparison is fair
         product = onnx.load(str(run_dir / "model.onnx"), load_external_data=False)

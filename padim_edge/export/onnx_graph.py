@@ -62,7 +62,7 @@ def export_run(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".export-") as tmp:
         raw = Path(tmp) / "raw.onnx"
-        _torch_export(graph, config.input_size, raw)
+        torch_export(graph, config.input_size, raw)
         model = onnx.load(str(raw), load_external_data=True)
         _name_statistics(model)
         fold_pads_into_convs(model)
@@ -113,7 +113,8 @@ def read_metadata(path: Path) -> dict:
     return json.loads(props[METADATA_KEY])
 
 
-def _torch_export(graph: torch.nn.Module, size: int, path: Path) -> None:
+def torch_export(graph: torch.nn.Module, size: int, path: Path) -> None:
+    """Trace `graph` to ONNX: uint8 frames [batch, size, size, 3] in, the two named outputs out."""
     frames = torch.zeros(1, size, size, 3, dtype=torch.uint8)
     axes = {name: {0: "batch"} for name in (INPUT, *OUTPUTS)}
     with warnings.catch_warnings():
