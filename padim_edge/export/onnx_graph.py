@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -161,11 +160,3 @@ def _store_statistics_fp16(model: onnx.ModelProto) -> None:
 
 def _initializer_bytes(model: onnx.ModelProto) -> int:
     return sum(len(i.raw_data) or i.ByteSize() for i in model.graph.initializer)
-
-
-def copy_with_data(src: Path, dst: Path) -> None:
-    """Copy a model and, when present, its external data file."""
-    shutil.copyfile(src, dst)
-    data = src.with_name(src.name + ".data")
-    if data.exists():
-        shutil.copyfile(data, dst.with_name(dst.name + ".data"))
