@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from padim_edge.config import ModelConfig
 from padim_edge.data import DatasetSplit, Sample, iter_batches
 from padim_edge.errors import UserError
 from padim_edge.metrics import compute_metrics
@@ -21,6 +22,7 @@ from padim_edge.progress import progress
 class Predictions:
     """Scores and maps of a test set, in sample order."""
 
+    config: ModelConfig
     samples: list[Sample]
     images: np.ndarray  # uint8 [N, S, S, 3] BGR at model resolution
     scores: np.ndarray  # [N]
@@ -48,7 +50,8 @@ def predict_split(run_dir: Path, samples: list[Sample], batch_size: int = 16, sh
         parts["masks"].append(batch.masks)
     if not parts["samples"]:
         raise UserError("no readable test images")
-    return Predictions(parts["samples"], *(np.concatenate(parts[k]) for k in ("images", "scores", "maps", "masks")))
+    arrays = (np.concatenate(parts[k]) for k in ("images", "scores", "maps", "masks"))
+    return Predictions(config, parts["samples"], *arrays)
 
 
 def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = True) -> dict:
@@ -60,8 +63,8 @@ def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = 
     labels = np.array([s.label for s in split.test])
     if labels.min() == labels.max():
         raise UserError(f"{split.name}/{split.category}: the test set needs both good and defective images")
-    config, _, _ = load_run(run_dir)
     pred = predict_split(run_dir, split.test, show=show)
+    config = pred.config
     has_masks = any(s.mask_path is not None for s in pred.samples)
     metrics = compute_metrics(pred.labels, pred.scores, pred.masks if has_masks else None, pred.maps)
     metrics.update({"backbone": config.backbone, "d": config.d, "input_size": config.input_size})

@@ -32,12 +32,12 @@ class StreamingGaussian:
         self.mean += delta * (n_b / total)
         self.count = total
 
-    def covariance(self, eps: float = 0.01) -> torch.Tensor:
-        """Unbiased covariance (1/(N-1)) plus eps * I, float64 [P, d, d]."""
+    def covariance(self, eps: float = 0.01, positions: slice = slice(None)) -> torch.Tensor:
+        """Unbiased covariance (1/(N-1)) plus eps * I, float64 [P, d, d] (or of the given positions only)."""
         if self.count < 2:
             raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
         eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
-        return self.scatter / (self.count - 1) + eps * eye
+        return self.scatter[positions] / (self.count - 1) + eps * eye
 
     def whitening(self, eps: float = 0.01, chunk: int = 256) -> torch.Tensor:
         """The float32 whitening factor W of every position's covariance (`whitening_factor`), checked.
@@ -45,13 +45,10 @@ class StreamingGaussian:
         Computed `chunk` positions at a time, so the float64 temporaries stay small next to the scatter
         matrix itself (Wide-ResNet-50-2 at d=550: 7.6 GB scatter, 3.8 GB result, ~0.6 GB per chunk).
         """
-        if self.count < 2:
-            raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
         positions, dim = self.mean.shape
         factor = torch.empty(positions, dim, dim, dtype=torch.float32)
-        eye = torch.eye(dim, dtype=torch.float64)
         for start in range(0, positions, chunk):
-            covariance = self.scatter[start : start + chunk] / (self.count - 1) + eps * eye
+            covariance = self.covariance(eps, slice(start, start + chunk))
             w = whitening_factor(covariance)
             check_whitening(covariance, w)
             factor[start : start + chunk] = w
