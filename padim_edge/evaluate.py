@@ -1,4 +1,8 @@
-"""Evaluate a fitted run on its test split with the PyTorch reference graph; write the report."""
+"""Evaluate a fitted run on its test split with the PyTorch reference graph, on the whole original frames.
+
+Each anomaly map is placed back onto its original frame (imaging.geometry) and compared with the
+original, uncropped mask: whatever a resize mode leaves out of the model's view counts as missed.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from padim_edge.config import ModelConfig
+from padim_edge.contract.schema import ModelConfig
 from padim_edge.data import DatasetSplit, Sample, iter_batches
 from padim_edge.errors import UserError
+from padim_edge.imaging.geometry import Geometry
 from padim_edge.metrics import compute_metrics
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
@@ -20,14 +25,14 @@ from padim_edge.progress import progress
 
 @dataclass
 class Predictions:
-    """Scores and maps of a test set, in sample order."""
+    """Scores, and per image its original frame, its map on that frame and its mask, in sample order."""
 
     config: ModelConfig
     samples: list[Sample]
-    images: np.ndarray  # uint8 [N, S, S, 3] BGR at model resolution
     scores: np.ndarray  # [N]
-    maps: np.ndarray  # [N, S, S]
-    masks: np.ndarray  # bool [N, S, S]
+    frames: list[np.ndarray]  # uint8 [h, w, 3] BGR, original size
+    maps: list[np.ndarray]  # float32 [h, w]
+    masks: list[np.ndarray]  # bool [h, w]
 
     @property
     def labels(self) -> np.ndarray:
@@ -36,22 +41,23 @@ class Predictions:
 
 @torch.inference_mode()
 def predict_split(run_dir: Path, samples: list[Sample], batch_size: int = 16, show: bool = True) -> Predictions:
-    """Run the reference graph of a fitted run over `samples`, keeping images, maps and masks."""
+    """Run the reference graph of a fitted run over `samples`; maps placed back onto the original frames."""
     config, mean, factor = load_run(run_dir)
     graph = graph_from_run(config, mean, factor)
-    parts: dict[str, list] = {"samples": [], "images": [], "scores": [], "maps": [], "masks": []}
-    batches = iter_batches(samples, batch_size, config.resize, config.input_size, with_masks=True)
+    geometry = Geometry(*config.input_hw, config.resize_mode)
+    kept: list[Sample] = []
+    scores, frames, maps, masks = [], [], [], []
+    batches = iter_batches(samples, batch_size, geometry, keep_frames=True, with_masks=True)
     for batch in progress(batches, math.ceil(len(samples) / batch_size), "eval", show):
         amap, score = graph(torch.from_numpy(batch.images))
-        parts["samples"] += batch.samples
-        parts["images"].append(batch.images)
-        parts["scores"].append(score.numpy())
-        parts["maps"].append(amap[:, 0].numpy())
-        parts["masks"].append(batch.masks)
-    if not parts["samples"]:
+        kept += batch.samples
+        scores.append(score.numpy())
+        frames += batch.frames
+        masks += batch.masks
+        maps += [p.to_frame(m) for p, m in zip(batch.placements, amap[:, 0].numpy())]
+    if not kept:
         raise UserError("no readable test images")
-    arrays = (np.concatenate(parts[k]) for k in ("images", "scores", "maps", "masks"))
-    return Predictions(config, parts["samples"], *arrays)
+    return Predictions(config, kept, np.concatenate(scores), frames, maps, masks)
 
 
 def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = True) -> dict:
@@ -67,16 +73,16 @@ def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = 
     config = pred.config
     has_masks = any(s.mask_path is not None for s in pred.samples)
     metrics = compute_metrics(pred.labels, pred.scores, pred.masks if has_masks else None, pred.maps)
-    metrics.update({"backbone": config.backbone, "d": config.d, "input_size": config.input_size})
-    write_report(
-        report_dir,
-        metrics,
-        pred.labels,
-        pred.scores,
-        [f"{s.defect_type}/{s.path.name}" for s in pred.samples],
-        list(pred.images),
-        pred.maps,
-        pred.masks if has_masks else None,
-        config.threshold,
+    metrics.update(
+        {
+            "backbone": config.backbone,
+            "d": config.d,
+            "input_hw": list(config.input_hw),
+            "resize_mode": config.resize_mode,
+            "evaluated_on": "whole original frames, uncropped masks",
+        }
     )
+    names = [f"{s.defect_type}/{s.path.name}" for s in pred.samples]
+    masks = pred.masks if has_masks else None
+    write_report(report_dir, metrics, pred.labels, pred.scores, names, pred.frames, pred.maps, masks, config.threshold)
     return metrics

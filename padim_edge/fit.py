@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,41 +11,56 @@ import numpy as np
 import torch
 
 from padim_edge import __version__
-from padim_edge.config import ModelConfig, package_versions
-from padim_edge.data import DatasetSplit, Sample, iter_batches
+from padim_edge.contract.files import package_versions
+from padim_edge.contract.schema import ModelConfig
+from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
 from padim_edge.errors import UserError
+from padim_edge.imaging.geometry import Geometry, default_input_hw
 from padim_edge.model.backbones import get_backbone
-from padim_edge.model.build import assemble, select_channels
-from padim_edge.model.graph import MahalanobisHead, PadimGraph
+from padim_edge.model.build import feature_extractor, scoring_graph, select_channels
+from padim_edge.model.graph import FeatureExtractor, PadimGraph
 from padim_edge.model.run_dir import save_run
 from padim_edge.model.statistics import StreamingGaussian
 from padim_edge.model.weights import load_backbone
 from padim_edge.progress import progress
 
+Log = Callable[[str], None]
 
-@dataclass
+
+@dataclass(kw_only=True)
 class FitOptions:
-    """Settings of a fit. All three stages, as the paper; resize 224 without a crop rather than the paper's
-    256/224, because the crop cuts off object parts near the border (screw image AUROC 0.850 vs 0.797,
-    docs/choices.md)."""
+    """Settings of a fit; the defaults and the measurements behind them are in docs/choices.md."""
 
     backbone: str = "efficientnet_lite0"
     weights: str = "default"
     d: int | None = None
-    layers: tuple[int, ...] = (1, 2, 3)
-    resize: int = 224
-    input_size: int = 224
+    layers: tuple[str, ...] | None = None  # None: the backbone's default taps
+    pooling: int = 1
+    #: The shorter side (the other follows the training images' aspect ratio), or an explicit (H, W).
+    input_size: int | tuple[int, int] = 224
+    resize_mode: str = "stretch"
+    sigma: float = 4.0
+    eps: float = 0.01
     holdout: float = 0.1
     threshold_quantile: float = 0.99
     batch_size: int = 16
     seed: int = 0
     show_progress: bool = True
 
+    def check(self) -> None:
+        """Ranges that can be checked before any image is read."""
+        if not 0 <= self.holdout < 1:
+            raise UserError(f"--holdout {self.holdout}: must be in [0, 1)")
+        if not 0 < self.threshold_quantile <= 1:
+            raise UserError(f"--threshold-quantile {self.threshold_quantile}: must be in (0, 1]")
+        if self.seed < 0:
+            raise UserError(f"--seed {self.seed}: must be 0 or more")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
+
 
 def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
     """Seeded split of the good images into (fit, held-out); at least 2 stay in the fit."""
-    if not 0 <= fraction < 1:
-        raise UserError(f"--holdout {fraction}: must be in [0, 1)")
     order = np.random.default_rng(seed).permutation(len(samples))
     n_hold = min(math.ceil(len(samples) * fraction), len(samples) - 2) if fraction > 0 else 0
     if len(samples) - n_hold < 2:
@@ -56,11 +72,11 @@ def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[li
 
 @torch.inference_mode()
 def score_samples(
-    graph: PadimGraph, samples: list[Sample], resize: int, batch_size: int, label: str, show: bool = True
+    graph: PadimGraph, samples: list[Sample], geometry: Geometry, batch_size: int, label: str, show: bool = True
 ) -> np.ndarray:
     """Image scores of `samples` through the PyTorch reference graph."""
     scores = []
-    batches = iter_batches(samples, batch_size, resize, graph.post.size)
+    batches = iter_batches(samples, batch_size, geometry)
     for batch in progress(batches, math.ceil(len(samples) / batch_size), label, show):
         scores.append(graph(torch.from_numpy(batch.images))[1].numpy())
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
@@ -71,62 +87,72 @@ def threshold_from_scores(scores: np.ndarray, quantile: float) -> float | None:
     return float(np.quantile(scores, quantile)) if scores.size else None
 
 
-@torch.inference_mode()
 def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path | None = None) -> ModelConfig:
     """Fit on `split.train`, hold out a fraction for the threshold, and save the run to `out_dir`."""
+    options.check()
     spec = get_backbone(options.backbone)
-    if options.input_size < 32 or options.resize < options.input_size:
-        raise UserError(f"--input-size {options.input_size} / --resize {options.resize}: need 32 <= size <= resize")
-    if not 0 < options.threshold_quantile <= 1:
-        raise UserError(f"--threshold-quantile {options.threshold_quantile}: must be in (0, 1]")
     fit_set, held_out = split_holdout(split.train, options.holdout, options.seed)
-    layers = list(options.layers)
-    indices = select_channels(spec, layers, options.d, options.seed)
-    backbone, weights = load_backbone(options.backbone, spec, options.weights, options.seed)
+    layers = list(options.layers or spec.arch.default_taps)
+    unknown = [t for t in layers if t not in spec.arch.taps]
+    if unknown:
+        raise UserError(
+            f"--layers {','.join(layers)}: {unknown} not among {options.backbone}'s {', '.join(spec.arch.taps)}"
+        )
+    indices = select_channels(spec.arch, layers, options.d, options.seed)
+    size = options.input_size
+    input_hw = size if isinstance(size, tuple) else default_input_hw(frame_sizes(fit_set), size)
+    backbone, weights = load_backbone(options.backbone, spec, options.weights, tuple(layers), options.seed)
     config = ModelConfig(
         backbone=options.backbone,
         weights_source=weights.source,
         weights_sha256=weights.sha256,
         layers=layers,
+        pooling=options.pooling,
         channel_indices=indices,
         d=len(indices),
-        resize=options.resize,
-        input_size=options.input_size,
-        mean=list(spec.mean),
-        std=list(spec.std),
+        input_height=input_hw[0],
+        input_width=input_hw[1],
+        resize_mode=options.resize_mode,
+        mean=list(spec.arch.mean),
+        std=list(spec.arch.std),
+        sigma=options.sigma,
+        eps=options.eps,
         seed=options.seed,
         dataset=split.name,
         category=split.category,
         data_root=str(data_root.resolve()) if data_root else "",
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
-    placeholder = torch.zeros(1, len(indices))
-    graph = assemble(backbone, config, placeholder, torch.zeros(1, len(indices), len(indices)))
-    stats = _accumulate(graph, fit_set, options)
+    geometry = Geometry(*config.input_hw, config.resize_mode)
+    features = feature_extractor(config, backbone)
+    stats = _accumulate(features, fit_set, geometry, options)
     factor = stats.whitening(config.eps)
     mean = stats.mean.float()
     config.n_train = stats.count
     del stats  # the float64 scatter matrix: the largest buffer of the fit
-    graph.head = MahalanobisHead(mean, factor)
-    held_scores = score_samples(graph, held_out, options.resize, options.batch_size, "threshold", options.show_progress)
-    config.n_holdout = int(held_scores.size)
-    config.holdout_scores = [round(float(s), 6) for s in held_scores]
-    config.threshold = threshold_from_scores(held_scores, options.threshold_quantile)
+    graph = scoring_graph(features, config, mean, factor)
+    held = score_samples(graph, held_out, geometry, options.batch_size, "threshold", options.show_progress)
+    config.n_holdout = int(held.size)
+    config.holdout_scores = [round(float(s), 6) for s in held]
+    config.threshold = threshold_from_scores(held, options.threshold_quantile)
     config.threshold_rule = (
-        f"quantile {options.threshold_quantile} of {held_scores.size} held-out good images' scores"
-        if held_scores.size
+        f"quantile {options.threshold_quantile} of {held.size} held-out good images' scores"
+        if held.size
         else "none: no held-out images (--holdout 0); pass --threshold at run time"
     )
     save_run(out_dir, config, mean, factor)
     return config
 
 
-def _accumulate(graph: PadimGraph, samples: list[Sample], options: FitOptions) -> StreamingGaussian:
+@torch.inference_mode()
+def _accumulate(
+    features: FeatureExtractor, samples: list[Sample], geometry: Geometry, options: FitOptions
+) -> StreamingGaussian:
     stats: StreamingGaussian | None = None
-    batches = iter_batches(samples, options.batch_size, options.resize, options.input_size)
+    batches = iter_batches(samples, options.batch_size, geometry)
     total = math.ceil(len(samples) / options.batch_size)
     for batch in progress(batches, total, "fit", options.show_progress):
-        emb = graph.embedding(torch.from_numpy(batch.images))  # [B, d, h, w]
+        emb = features(torch.from_numpy(batch.images))  # [B, d, h, w]
         emb = emb.flatten(2).transpose(1, 2)  # [B, P, d]
         if stats is None:
             stats = StreamingGaussian(emb.shape[1], emb.shape[2])

@@ -1,7 +1,7 @@
 """Evaluation report: metrics.json, metrics.md, ROC and PRO plots and a grid of heatmap overlays.
 
 Only numpy and OpenCV are imported at module level; the plotting functions import matplotlib (on its Agg
-canvas) and scikit-learn lazily. The heatmap overlay itself lives in the torch-free runtime.
+canvas) and scikit-learn lazily. Images, maps and masks are per-image lists: frames keep their own sizes.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from padim_edge.config import atomic_write
-from padim_edge.runtime.overlay import overlay_heatmap
+from padim_edge.contract.files import atomic_write
+from padim_edge.imaging.overlay import overlay_heatmap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,8 +31,8 @@ def write_report(
     scores: np.ndarray,
     names: list[str],
     images: list[np.ndarray],
-    maps: np.ndarray,
-    masks: np.ndarray | None,
+    maps: list[np.ndarray],
+    masks: list[np.ndarray] | None,
     threshold: float | None,
 ) -> dict[str, Path]:
     """Write the report files into out_dir and return them by kind.
@@ -41,9 +41,8 @@ def write_report(
     """
     labels = np.asarray(labels).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
-    maps = np.asarray(maps)
     _check_lengths(labels, scores, names, images, maps, masks)
-    has_defect_pixels = masks is not None and bool(np.any(masks))
+    has_defect_pixels = masks is not None and any(bool(m.any()) for m in masks)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -62,8 +61,8 @@ def _check_lengths(
     scores: np.ndarray,
     names: list[str],
     images: list[np.ndarray],
-    maps: np.ndarray,
-    masks: np.ndarray | None,
+    maps: list[np.ndarray],
+    masks: list[np.ndarray] | None,
 ) -> None:
     """Raise ValueError unless every per-image input has the same length."""
     lengths = {len(labels), len(scores), len(names), len(images), len(maps)}
@@ -131,8 +130,8 @@ def _plot_roc(
     path: Path,
     labels: np.ndarray,
     scores: np.ndarray,
-    masks: np.ndarray | None,
-    maps: np.ndarray,
+    masks: list[np.ndarray] | None,
+    maps: list[np.ndarray],
 ) -> Path:
     """Image ROC (when both classes are present) and pixel ROC (when masks are given)."""
     from sklearn.metrics import auc, roc_curve
@@ -144,7 +143,7 @@ def _plot_roc(
     if 0 < labels.sum() < labels.size:
         curves.append(("image", labels, scores))
     if masks is not None:
-        curves.append(("pixel", np.asarray(masks, dtype=bool).ravel(), maps.ravel()))
+        curves.append(("pixel", np.concatenate([m.ravel() for m in masks]), np.concatenate([m.ravel() for m in maps])))
     for kind, truth, values in curves:
         fpr, tpr, _ = roc_curve(truth, values)
         axes.plot(*_thin(fpr, tpr), label=f"{kind} (AUROC {auc(fpr, tpr):.4f})")
@@ -155,7 +154,7 @@ def _plot_roc(
     return _save(figure, path)
 
 
-def _plot_pro(path: Path, masks: np.ndarray, maps: np.ndarray, pro: float | None) -> Path:
+def _plot_pro(path: Path, masks: list[np.ndarray], maps: list[np.ndarray], pro: float | None) -> Path:
     """PRO curve up to FPR PRO_FPR_LIMIT."""
     from padim_edge.metrics import pro_curve
 
@@ -180,16 +179,16 @@ def _plot_overlays(
     scores: np.ndarray,
     names: list[str],
     images: list[np.ndarray],
-    maps: np.ndarray,
-    masks: np.ndarray | None,
+    maps: list[np.ndarray],
+    masks: list[np.ndarray] | None,
 ) -> Path:
     """Grid of the highest-scoring good images (top row) and highest-scoring defective ones (bottom row)."""
     groups = (("good", ~labels), ("defective", labels))
     rows = [(kind, _top_scoring(scores, selected)) for kind, selected in groups]
     rows = [(kind, indices) for kind, indices in rows if len(indices)]
     shown = np.concatenate([indices for _, indices in rows]) if rows else np.zeros(0, dtype=np.int64)
-    vmin = min(0.0, float(maps[shown].min())) if len(shown) else 0.0
-    vmax = float(maps[shown].max()) if len(shown) else 1.0
+    vmin = min([0.0, *(float(maps[i].min()) for i in shown)])
+    vmax = max((float(maps[i].max()) for i in shown), default=1.0)
     n_cols = max((len(indices) for _, indices in rows), default=1)
     figure = _figure(2.2 * n_cols, 2.6 * max(len(rows), 1))
     figure.suptitle(f"heatmap range {vmin:.3g} .. {vmax:.3g}")

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from padim_edge.data import Sample, iter_batches
+from padim_edge.errors import UserError
+from padim_edge.imaging.geometry import Geometry
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
 from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
@@ -42,13 +44,16 @@ def check_parity(run_dir: Path, model: Path, samples: list[Sample], tolerance: f
     graph = graph_from_run(config, mean, factor)
     backend = OnnxRuntimeBackend(model)
     ref_maps, ref_scores, maps, scores = [], [], [], []
-    for batch in iter_batches(samples, 8, config.resize, config.input_size):
+    geometry = Geometry(*config.input_hw, config.resize_mode)
+    for batch in iter_batches(samples, 8, geometry):
         amap, score = graph(torch.from_numpy(batch.images))
         ref_maps.append(amap[:, 0].numpy())
         ref_scores.append(score.numpy())
         m, s = backend.infer(batch.images)
         maps.append(m)
         scores.append(s)
+    if not ref_maps:
+        raise UserError("no readable images to compare on")
     ref, out = np.concatenate(ref_maps), np.concatenate(maps)
     ref_s, out_s = np.concatenate(ref_scores), np.concatenate(scores)
     diff = float(np.abs(ref - out).max())

@@ -14,13 +14,13 @@ def build(
     out: Annotated[Optional[Path], typer.Option(help="Engine file (default: MODEL with .engine).")] = None,
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (head and post-processing stay fp32).")] = "fp16",
     batch: Annotated[str, typer.Option(help="Batch profile MIN,OPT,MAX (or one fixed N).")] = "1,1,8",
-    workspace: Annotated[int, typer.Option(help="Builder workspace limit, MiB.")] = 1024,
+    workspace: Annotated[int, typer.Option(min=1, max=1 << 20, help="Builder workspace limit, MiB.")] = 1024,
     timing_cache: Annotated[Optional[Path], typer.Option(help="Timing cache to load and update.")] = None,
     calib: Annotated[Optional[Path], typer.Option(help="int8: folder of good images to calibrate on.")] = None,
     calib_cache: Annotated[
         Optional[Path], typer.Option(help="int8: calibration cache, written after calibrating, reused when present.")
     ] = None,
-    dla: Annotated[Optional[int], typer.Option(help="Run on this DLA core (Jetson), GPU fallback on.")] = None,
+    dla: Annotated[Optional[int], typer.Option(min=0, help="Run on this DLA core (Jetson), GPU fallback on.")] = None,
     print_trtexec: Annotated[bool, typer.Option(help="Print the equivalent trtexec command and exit.")] = False,
     record_only: Annotated[
         bool, typer.Option(help="Only write OUT's JSON record (for an engine built with the printed trtexec line).")
@@ -36,7 +36,15 @@ def build(
         trtexec_command,
     )
 
-    options = BuildOptions(precision, parse_batch(batch), workspace, timing_cache, calib, calib_cache, dla)
+    options = BuildOptions(
+        precision=precision,
+        batch=parse_batch(batch),
+        workspace_mib=workspace,
+        timing_cache=timing_cache,
+        calib_dir=calib,
+        calib_cache=calib_cache,
+        dla_core=dla,
+    )
     engine = out or model.with_suffix(".engine")
     if print_trtexec:
         for warning in options.warnings():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-if TYPE_CHECKING:
-    from padim_edge.runtime.backends import Backend
+from padim_edge.commands.options import MAX_BATCH, Model, Threads, Threshold
 
 SOURCE_HELP = (
     "Camera index (0), V4L2 device (/dev/video0), video file, rtsp:// or http(s):// URL, "
@@ -18,7 +17,7 @@ SOURCE_HELP = (
 
 
 def run(
-    model: Annotated[Path, typer.Option(help="An exported .onnx or a built .engine.")],
+    model: Model,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)],
     results: Annotated[Optional[Path], typer.Option(help="JSON lines, one per frame ('-' for stdout).")] = None,
     save_ng: Annotated[
@@ -27,93 +26,61 @@ def run(
     overlay_video: Annotated[Optional[Path], typer.Option(help="Write every frame's overlay to this .mp4.")] = None,
     show: Annotated[bool, typer.Option("--show", help="Show the overlays in a window (q or Esc stops).")] = False,
     batch: Annotated[
-        int, typer.Option(min=1, help="Most frames per inference call (only frames already waiting).")
+        int, typer.Option(min=1, max=MAX_BATCH, help="Most frames per inference call (only frames already waiting).")
     ] = 1,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after N frames.")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="Override the model's threshold.")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime intra-op threads.")] = None,
+    threshold: Threshold = None,
+    threads: Threads = None,
     provider: Annotated[
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
+    max_retries: Annotated[
+        int, typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever).")
+    ] = 10,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
     Live sources keep only the newest frames when inference falls behind (dropped frames are counted);
-    files and folders are processed completely, in order. Ctrl-C or SIGTERM stops cleanly, flushing every
-    output; the exit code is then 130 after Ctrl-C (like an interrupted shell command) and 0 after SIGTERM
-    (a service being stopped). A second Ctrl-C aborts at once.
+    files, folders and remote video files are processed completely, in order. A live source that stops is
+    reconnected with backoff, at most --max-retries times per outage. Ctrl-C or SIGTERM stops cleanly,
+    flushing every output; the exit code is then 130 after Ctrl-C and 0 after SIGTERM. Exit 2 when inputs
+    could not be read or no frame was scored.
     """
-    from padim_edge.config import atomic_write
-    from padim_edge.runtime.outputs import Outputs, StatusLine, Window
-    from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
+    from padim_edge.commands.scoring import exit_for, score_source
+    from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
+    from padim_edge.runtime.backends import open_backend
+    from padim_edge.runtime.outputs import JsonLines, OverlayVideo, RejectSaver, StatusLine
     from padim_edge.runtime.predictor import Predictor
     from padim_edge.runtime.sources import open_source
 
+    for path, flag in ((results, "--results"), (overlay_video, "--overlay-video"), (summary_json, "--summary-json")):
+        if path is not None and str(path) != "-":
+            check_output_file(path, flag)
+    if save_ng:
+        check_output_folder(save_ng, "--save-ng")
     status = StatusLine()
-    predictor = Predictor(_open_backend(model, provider, threads), threshold)
-    stream = open_source(source, log=status.log)
+    backend = open_backend(model, provider, threads, spinning=False)
     try:
-        window = Window(lambda: pipeline.request_stop("window closed"), status.log) if show else None
-        outputs = Outputs(predictor.resize, predictor.threshold, results, save_ng, overlay_video, stream.fps, window)
-        pipeline = Pipeline(stream, predictor, outputs, PipelineOptions(batch, max_frames, outputs.needs_images))
-        with _StopSignals() as signals:
-
-            def poll() -> None:
-                if signals.received:
-                    pipeline.request_stop(signals.received)
-                status.update(pipeline.snapshot())
-
-            try:
-                summary = pipeline.run(poll, interval=0.25)
-            finally:
-                status.clear()
+        predictor = Predictor(backend, threshold)
+        stream = open_source(source, log=status.log, max_retries=max_retries)
+        try:
+            sinks = []
+            if results:
+                sinks.append(JsonLines(results))
+            if save_ng:
+                sinks.append(RejectSaver(save_ng))
+            if overlay_video:
+                sinks.append(OverlayVideo(overlay_video, stream.fps))
+            summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
+        finally:
+            stream.close()
     finally:
-        stream.close()
-        predictor.backend.close()
-    text = format_summary(summary)
-    typer.echo(text, err=str(results) == "-")
+        backend.close()
+    typer.echo(format_summary(summary), err=str(results) == "-")
     if summary_json:
         atomic_write(summary_json, json.dumps(summary, indent=2) + "\n")
-    if signals.received == "SIGINT":
-        raise typer.Exit(130)
-
-
-def _open_backend(model: Path, providers: list[str] | None, threads: int | None) -> Backend:
-    """onnxruntime without spinning threads: idle intra-op threads otherwise spin between frames and take the
-    cores that decode and pre-processing need (measured: 30 vs 27 fps, p99 53 vs 91 ms, benchmarks/bench_run.py)."""
-    from padim_edge.runtime.backends import open_backend
-
-    return open_backend(model, providers, threads, spinning=False)
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM set `received` (no locks: safe in a handler); a second one aborts at once."""
-
-    def __init__(self) -> None:
-        self.received = ""
-        self._previous: dict = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        import signal
-
-        if self.received:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def __enter__(self) -> _StopSignals:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        import signal
-
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+    exit_for(summary)
 
 
 def format_summary(summary: dict) -> str:
@@ -121,7 +88,8 @@ def format_summary(summary: dict) -> str:
     s = summary
     head = (
         f"{s['source']}: {s['frames']} frames, {s['rejected']} rejected, {s['dropped']} dropped, "
-        f"{s['corrupt']} corrupt; {s['fps']:.1f} fps over {s['elapsed_s']:.1f} s (stopped: {s['stopped_by']})"
+        f"{s['corrupt']} corrupt, {s['failed']} unreadable, {s['missed']} missed; "
+        f"{s['fps']:.1f} fps over {s['elapsed_s']:.1f} s (stopped: {s['stopped_by']})"
     )
     if s["reconnects"] or s["gap_s"]:
         head += f"\n{s['reconnects']} reconnects, {s['gap_s']:.1f} s without a stream"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.preprocess import list_images
+from padim_edge.imaging.decode import list_images
 
 MIN_TRAIN_GOODS = 2
 

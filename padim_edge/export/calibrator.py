@@ -1,7 +1,7 @@
 """int8 post-training calibration: good images in, TensorRT's entropy calibrator, a reusable cache out.
 
-The batcher prepares images exactly as the runtime prepares camera frames (`read_image` +
-`prepare_batch`), so the activation ranges TensorRT measures are those it will see in production. The
+The batcher prepares images exactly as the runtime prepares camera frames (`read_image` and the model's
+`Geometry`), so the activation ranges TensorRT measures are those it will see in production. The
 calibration cache lets a rebuild (another workspace size, a new TensorRT build on the same version) skip
 the images. The cache is keyed to tensor names, which every padim-edge export shares: delete it after
 refitting or changing the backbone.
@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from padim_edge.config import atomic_write
+from padim_edge.accel.cuda_binding import CudaBinding
+from padim_edge.contract.files import atomic_write
 from padim_edge.errors import UserError
-from padim_edge.runtime.cuda_binding import CudaBinding
-from padim_edge.runtime.preprocess import list_images, prepare_batch, read_image
+from padim_edge.imaging.decode import list_images, read_image
+from padim_edge.imaging.geometry import Geometry
 
 
 class ImageBatcher:
@@ -32,18 +33,18 @@ class ImageBatcher:
     Calibration runs one fixed shape, so a last partial batch is dropped.
     """
 
-    def __init__(self, folder: Path, resize: int, crop: int, batch_size: int) -> None:
+    def __init__(self, folder: Path, geometry: Geometry, batch_size: int) -> None:
         if not folder.is_dir():
             raise UserError(f"--calib {folder}: no such folder")
         files = list_images(folder)
         if len(files) < batch_size:
             raise UserError(f"--calib {folder}: {len(files)} images, fewer than one batch of {batch_size}")
         self.files = files[: len(files) // batch_size * batch_size]
-        self.resize, self.crop, self.batch_size = resize, crop, batch_size
+        self.geometry, self.batch_size = geometry, batch_size
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        return (self.batch_size, self.crop, self.crop, 3)
+        return (self.batch_size, self.geometry.height, self.geometry.width, 3)
 
     def __len__(self) -> int:
         return len(self.files) // self.batch_size
@@ -51,7 +52,7 @@ class ImageBatcher:
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, len(self.files), self.batch_size):
             chunk = self.files[start : start + self.batch_size]
-            yield prepare_batch([read_image(path) for path in chunk], self.resize, self.crop)
+            yield np.stack([self.geometry.prepare(read_image(path))[0] for path in chunk])
 
 
 def entropy_calibrator(trt: ModuleType, batcher: ImageBatcher | None, cache: Path | None, cuda: CudaBinding) -> Any:

@@ -1,18 +1,18 @@
 """Export a fitted run as one ONNX graph: frames in, anomaly maps and scores out, statistics baked in.
 
 I/O (documented in docs/model-format.md):
-- input  `frames`      uint8   [N, S, S, 3]  BGR, HWC, as OpenCV delivers frames (already resized/cropped)
-- output `anomaly_map` float32 [N, 1, S, S]  Mahalanobis distance, upsampled and blurred
+- input  `frames`      uint8   [N, H, W, 3]  BGR, HWC, as OpenCV delivers frames (already placed by the
+                                             model's resize mode, imaging.geometry)
+- output `anomaly_map` float32 [N, 1, H, W]  Mahalanobis distance, upsampled and blurred
 - output `score`       float32 [N]           max of the map
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +20,15 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from padim_edge.config import ModelConfig, package_versions
+from padim_edge.contract.files import clean_stale, package_versions, staging_prefix
+from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest
+from padim_edge.contract.names import FACTOR, INPUT, MEAN, METADATA_KEY, OUTPUTS
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
 
-INPUT = "frames"
-OUTPUTS = ("anomaly_map", "score")
-METADATA_KEY = "padim_edge"
 OPSET = 17
 PROTOBUF_LIMIT = 2**31 - 1  # one protobuf message; past this the tensors go to external data
-MEAN, FACTOR = "head.mean", "head.factor_t"
 
 
 @dataclass
@@ -56,19 +54,26 @@ def export_run(
     it defaults to the 2 GB protobuf limit and can be lowered (tests do).
     """
     config, mean, factor = load_run(run_dir)
-    graph = graph_from_run(config, mean, factor, weights=weights)
+    graph = graph_from_run(config, mean, factor, weights=weights, for_export=True)
     out_path = out_path or run_dir / "model.onnx"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".export-") as tmp:
+    clean_stale(out_path.parent)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=staging_prefix(out_path)) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        torch_export(graph, config.input_size, raw)
+        torch_export(graph, config.input_hw, raw)
         model = onnx.load(str(raw), load_external_data=True)
         _name_statistics(model)
         fold_pads_into_convs(model)
+        dtype = "float16" if fp16_statistics else "float32"
         if fp16_statistics:
             _store_statistics_fp16(model)
-        dtype = "float16" if fp16_statistics else "float32"
-        onnx.helper.set_model_props(model, {METADATA_KEY: metadata_json(config, dtype)})
+        facts = ExportFacts(
+            opset=OPSET,
+            statistics_dtype=dtype,
+            graph_sha256=graph_digest(model),
+            versions=package_versions("torch", "onnx"),
+        )
+        onnx.helper.set_model_props(model, {METADATA_KEY: ModelInfo(config, facts).to_json()})
         model.producer_name, model.producer_version = "padim-edge", config.versions.get("padim-edge", "")
         external = _initializer_bytes(model) > external_threshold
         staged = Path(tmp) / out_path.name
@@ -90,31 +95,9 @@ def export_run(
     return ExportResult(out_path, size, data_path if external else None, dtype)
 
 
-def metadata_json(config: ModelConfig, statistics_dtype: str) -> str:
-    """The one JSON document carried in metadata_props: the run's config plus export facts."""
-    doc = asdict(config)
-    doc["export"] = {
-        "input": {"name": INPUT, "dtype": "uint8", "layout": "NHWC", "channels": "BGR"},
-        "outputs": {OUTPUTS[0]: "float32 [N,1,S,S]", OUTPUTS[1]: "float32 [N]"},
-        "opset": OPSET,
-        "statistics_dtype": statistics_dtype,
-        "versions": package_versions("torch", "onnx"),
-    }
-    return json.dumps(doc, separators=(",", ":"))
-
-
-def read_metadata(path: Path) -> dict:
-    """The padim-edge metadata of an ONNX file (without loading its tensors)."""
-    model = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
-    if METADATA_KEY not in props:
-        raise KeyError(METADATA_KEY)
-    return json.loads(props[METADATA_KEY])
-
-
-def torch_export(graph: torch.nn.Module, size: int, path: Path) -> None:
-    """Trace `graph` to ONNX: uint8 frames [batch, size, size, 3] in, the two named outputs out."""
-    frames = torch.zeros(1, size, size, 3, dtype=torch.uint8)
+def torch_export(graph: torch.nn.Module, input_hw: tuple[int, int], path: Path) -> None:
+    """Trace `graph` to ONNX: uint8 frames [batch, H, W, 3] in, the two named outputs out."""
+    frames = torch.zeros(1, *input_hw, 3, dtype=torch.uint8)
     axes = {name: {0: "batch"} for name in (INPUT, *OUTPUTS)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on static shapes: the input size is fixed by design

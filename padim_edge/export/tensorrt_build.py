@@ -4,7 +4,7 @@ TensorRT 10 Python API: the ONNX parser (every error printed with its node), one
 over the batch axis, a workspace limit, an optional timing cache, and the precision: fp32; fp16 with the
 Mahalanobis head and post-processing pinned to fp32 (squared distances overflow fp16); or int8 from
 calibration on good images, head still fp32. DLA cores (Jetson Xavier/Orin) with GPU fallback on request.
-The engine is written atomically with its JSON record beside it (`runtime.engine_record`).
+The engine is written atomically with its JSON record beside it (`contract.engine_record`).
 
 Needs `onnx` (reads the graph: no weights loaded), `tensorrt` and a CUDA binding; never torch, so it runs
 on a Jetson. `trtexec_command` gives the same build as a trtexec command line.
@@ -23,19 +23,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from padim_edge import __version__
-from padim_edge.config import atomic_write, sha256_file
+from padim_edge.accel.cuda_binding import CudaBinding, open_binding
+from padim_edge.accel.tensorrt import import_tensorrt, this_machine
+from padim_edge.contract.engine_record import EngineRecord, write_record
+from padim_edge.contract.files import atomic_write, sha256_file
+from padim_edge.contract.metadata import parse_metadata
+from padim_edge.contract.names import FACTOR, HEAD, METADATA_KEY, POST
 from padim_edge.errors import UserError
-from padim_edge.runtime.cuda_binding import CudaBinding, open_binding
-from padim_edge.runtime.engine_record import EngineRecord, write_record
-from padim_edge.runtime.model_info import METADATA_KEY, parse_metadata
+from padim_edge.imaging.geometry import Geometry
 
 if TYPE_CHECKING:
     import onnx
 
 PRECISIONS = ("fp32", "fp16", "int8")
-# Node-name prefixes and initializer name given by the exporter (export/onnx_graph.py, which imports torch).
-HEAD, POST = "/head/", "/post/"
-FACTOR = "head.factor_t"
 Log = Callable[[str], None]
 
 
@@ -95,9 +95,9 @@ class BuildOptions:
             found.append(f"--calib-cache {self.calib_cache} exists: TensorRT uses it and skips the images")
         return found
 
-    def shapes(self, size: int) -> tuple[tuple[int, ...], ...]:
+    def shapes(self, input_hw: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
         """(min, opt, max) input shapes of the profile."""
-        return tuple((n, size, size, 3) for n in self.batch)
+        return tuple((n, *input_hw, 3) for n in self.batch)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ class OnnxFacts:
 
     path: Path
     input_name: str
-    input_size: int
+    input_hw: tuple[int, int]
+    resize_mode: str
     metadata: dict
     sha256: str
     head_matmul: str
@@ -138,7 +139,8 @@ def inspect_onnx(path: Path) -> OnnxFacts:
     return OnnxFacts(
         path=path,
         input_name=inputs[0],
-        input_size=info.input_size,
+        input_hw=info.input_hw,
+        resize_mode=info.config.resize_mode,
         metadata=json.loads(props[METADATA_KEY]),
         sha256=sha256_file(path),
         head_matmul=head_matmul(model, str(path)).name,
@@ -199,8 +201,8 @@ def fp32_layer_names(model: onnx.ModelProto, source: str = "model") -> list[str]
 
 def trtexec_command(facts: OnnxFacts, engine: Path, options: BuildOptions) -> list[str]:
     """The trtexec (TensorRT 10) command line that builds the same engine as `build_engine`."""
-    size = facts.input_size
-    low, opt, high = (f"{facts.input_name}:{n}x{size}x{size}x3" for n in options.batch)
+    h, w = facts.input_hw
+    low, opt, high = (f"{facts.input_name}:{n}x{h}x{w}x3" for n in options.batch)
     command = [
         "trtexec",
         f"--onnx={facts.path}",
@@ -301,7 +303,7 @@ def _configure(
     # pinned head as much as for an fp32 engine. The head is memory-bound: TF32 would not speed it up.
     config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
-    profile.set_shape(facts.input_name, *options.shapes(facts.input_size))
+    profile.set_shape(facts.input_name, *options.shapes(facts.input_hw))
     config.add_optimization_profile(profile)
     pinned: list[str] = []
     calibrator = None
@@ -315,15 +317,15 @@ def _configure(
         cached = options.calib_cache is not None and options.calib_cache.is_file()
         batcher = None
         if options.calib_dir and not cached:
-            resize = facts.metadata["resize"]
-            batcher = ImageBatcher(options.calib_dir, resize, facts.input_size, options.batch[1])
+            geometry = Geometry(*facts.input_hw, facts.resize_mode)
+            batcher = ImageBatcher(options.calib_dir, geometry, options.batch[1])
             log(f"calibrating on {len(batcher) * batcher.batch_size} images from {options.calib_dir}")
         config.set_flag(trt.BuilderFlag.INT8)
         calibrator = entropy_calibrator(trt, batcher, options.calib_cache, cuda)
         config.int8_calibrator = calibrator
         # Calibration runs one fixed shape, the opt batch (as Polygraphy does): a profile of just that shape.
         calibration = builder.create_optimization_profile()
-        fixed = options.shapes(facts.input_size)[1]
+        fixed = options.shapes(facts.input_hw)[1]
         calibration.set_shape(facts.input_name, fixed, fixed, fixed)
         config.set_calibration_profile(calibration)
     if options.dla_core is not None:
@@ -346,8 +348,6 @@ def _record(
     profile: list[list[int]],
     pinned: list[str],
 ) -> EngineRecord:
-    from padim_edge.runtime.backends.tensorrt import this_machine
-
     return EngineRecord(
         machine=this_machine(trt, cuda),
         precision=options.precision,
@@ -368,8 +368,6 @@ def _record(
 
 def build_engine(onnx_path: Path, engine: Path, options: BuildOptions, log: Log = _stderr) -> EngineRecord:
     """Build `onnx_path` into `engine` (atomically) and write its record beside it."""
-    from padim_edge.runtime.backends.tensorrt import import_tensorrt
-
     facts = inspect_onnx(onnx_path)
     for warning in options.warnings():
         log(f"warning: {warning}")
@@ -388,7 +386,7 @@ def build_engine(onnx_path: Path, engine: Path, options: BuildOptions, log: Log 
             atomic_write(engine, memoryview(serialized))
             if options.timing_cache:
                 atomic_write(options.timing_cache, memoryview(config.get_timing_cache().serialize()))
-            profile = [list(shape) for shape in options.shapes(facts.input_size)]
+            profile = [list(shape) for shape in options.shapes(facts.input_hw)]
             record = _record(trt, cuda, facts, engine, options, "padim-edge build", profile, pinned)
     finally:
         cuda.close()
@@ -401,8 +399,6 @@ def record_engine(onnx_path: Path, engine: Path, options: BuildOptions) -> Engin
 
     The profile is read from the engine itself; precision and DLA core are taken from `options`.
     """
-    from padim_edge.runtime.backends.tensorrt import import_tensorrt
-
     facts = inspect_onnx(onnx_path)
     if not engine.is_file():
         raise UserError(f"{engine}: no such engine file")

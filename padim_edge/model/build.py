@@ -1,48 +1,51 @@
-"""Assemble a PadimGraph from a backbone choice or from a fitted run's config and statistics."""
+"""Assemble the PyTorch graphs of a model: the feature extractor that fit uses, and the full scoring graph
+of a fitted run (for evaluation, parity checks and export)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
-from padim_edge.config import ModelConfig
+from padim_edge.contract.architectures import Architecture
+from padim_edge.contract.schema import ModelConfig
 from padim_edge.errors import UserError
-from padim_edge.model.backbones import BackboneSpec, get_backbone
+from padim_edge.model.backbones import get_backbone
 from padim_edge.model.graph import (
     Embedding,
+    FeatureExtractor,
     MahalanobisHead,
     PadimGraph,
     PostProcess,
     Preprocess,
     fold_bgr_into_stem,
-    grid_size,
 )
 from padim_edge.model.weights import load_backbone
 
 
-def select_channels(spec: BackboneSpec, layers: list[int], d: int | None, seed: int) -> list[int]:
-    """A seeded random subset of d channels over the concatenated stages, sorted (the paper's Rd)."""
-    if not layers or any(layer not in (1, 2, 3) for layer in layers) or sorted(set(layers)) != layers:
-        raise UserError(f"--layers {','.join(map(str, layers))}: expected an increasing subset of 1,2,3")
-    total = sum(spec.channels[layer - 1] for layer in layers)
-    d = spec.default_d if d is None else d
+def select_channels(arch: Architecture, taps: list[str], d: int | None, seed: int) -> list[int]:
+    """A seeded random subset of d channels over the concatenated taps, sorted (the paper's Rd)."""
+    total = sum(arch.taps[t].channels for t in taps)
+    d = min(arch.default_d, total) if d is None else d
     if not 1 <= d <= total:
-        raise UserError(f"-d {d}: must be between 1 and {total} (channels in layers {layers})")
+        raise UserError(f"-d {d}: must be between 1 and {total} (channels in layers {','.join(taps)})")
     return sorted(np.random.default_rng(seed).choice(total, size=d, replace=False).tolist())
 
 
-def assemble(backbone: torch.nn.Module, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor) -> PadimGraph:
-    """Wire the pieces around a freshly loaded backbone (its stem is changed to read BGR: assemble it once);
-    `factor` is W (lower triangular), stored transposed for the head's MatMul."""
-    spec = get_backbone(config.backbone)
-    fold_bgr_into_stem(backbone)
-    return PadimGraph(
-        backbone,
-        Preprocess(config.mean, config.std),
-        Embedding(config.layers, spec.channels, config.channel_indices),
-        MahalanobisHead(mean, factor),
-        PostProcess(grid_size(config.input_size), config.input_size, config.sigma),
-    ).eval()
+def feature_extractor(config: ModelConfig, backbone: nn.Module, bgr_stem: bool = False) -> FeatureExtractor:
+    """Pre-processing, backbone and embedding of `config` around a loaded `backbone`."""
+    arch = get_backbone(config.backbone).arch
+    channels = [arch.taps[t].channels for t in config.layers]
+    embed = Embedding(channels, config.channel_indices, config.pooling)
+    return FeatureExtractor(Preprocess(config.mean, config.std, bgr_stem), backbone, embed).eval()
+
+
+def scoring_graph(
+    features: FeatureExtractor, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor
+) -> PadimGraph:
+    """The full graph: `features`, the Mahalanobis head on (mean, factor), upsampling, blur and score."""
+    post = PostProcess(features.grid(config.input_hw), config.input_hw, config.sigma)
+    return PadimGraph(features, MahalanobisHead(mean, factor), post).eval()
 
 
 def graph_from_run(
@@ -50,20 +53,30 @@ def graph_from_run(
     mean: torch.Tensor,
     factor: torch.Tensor,
     weights: str | None = None,
+    for_export: bool = False,
 ) -> PadimGraph:
     """Reload the backbone named in a run's config (checking its checksum) and assemble the graph.
 
-    `weights` overrides the recorded source, for a checkpoint that has moved since the fit.
+    `weights` overrides the recorded source, for a checkpoint that has moved since the fit. `for_export`
+    folds the BGR -> RGB flip into the stem convolution (the deployed graph reads BGR planes directly).
     """
+    backbone = load_run_backbone(config, weights)
+    if for_export:
+        backbone = fold_bgr_into_stem(backbone)
+    return scoring_graph(feature_extractor(config, backbone, bgr_stem=for_export), config, mean, factor)
+
+
+def load_run_backbone(config: ModelConfig, weights: str | None = None) -> nn.Module:
+    """The backbone of a fitted run, with the weights it was fitted with (sha256 checked)."""
     spec = get_backbone(config.backbone)
-    weights = weights or _weights_arg(config)
-    backbone, info = load_backbone(config.backbone, spec, weights, config.seed)
+    source = weights or _weights_arg(config)
+    backbone, info = load_backbone(config.backbone, spec, source, tuple(config.layers), config.seed)
     if info.sha256 != config.weights_sha256:
         raise UserError(
             f"backbone weights {info.source} have sha256 {info.sha256}, the run was fitted with "
             f"{config.weights_sha256}: refit or supply the same file with --weights"
         )
-    return assemble(backbone, config, mean, factor)
+    return backbone
 
 
 def _weights_arg(config: ModelConfig) -> str:

@@ -1,4 +1,4 @@
-"""The deployable PaDiM graph: uint8 BGR frames in, anomaly maps and image scores out.
+"""The deployable PaDiM graph: uint8 BGR frames [N, H, W, 3] in, anomaly maps and image scores out.
 
 Every step a frame needs lives in this one module so that the PyTorch reference and the exported ONNX
 graph are the same computation. Sub-modules are named `preprocess`, `backbone`, `embed`, `head` and
@@ -8,7 +8,7 @@ TensorRT builder finds the layers it must keep in fp32.
 
 from __future__ import annotations
 
-import math
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -16,46 +16,65 @@ from torch import nn
 
 
 class Preprocess(nn.Module):
-    """uint8 [N, H, W, 3] BGR -> float [N, 3, H, W] still in BGR order, normalised with the backbone's RGB mean
-    and std taken in reverse. The BGR -> RGB flip itself is folded into the stem convolution's weights
-    (`fold_bgr_into_stem`), which saves a copy of every frame."""
+    """uint8 [N, H, W, 3] BGR -> float [N, 3, H, W], normalised with the backbone's RGB mean and std.
 
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    With `bgr_stem` the channels stay in BGR order and the constants are reversed instead: the backbone's
+    first convolution then reads BGR planes (`fold_bgr_into_stem`), which saves a copy of every frame.
+    """
+
+    def __init__(self, mean: list[float], std: list[float], bgr_stem: bool = False) -> None:
         super().__init__()
-        m, s = torch.tensor(mean).flip(0), torch.tensor(std).flip(0)
+        m, s = torch.tensor(mean), torch.tensor(std)
+        if bgr_stem:
+            m, s = m.flip(0), s.flip(0)
+        self.bgr_stem = bgr_stem
         self.register_buffer("scale", (1.0 / (255.0 * s)).view(1, 3, 1, 1))
         self.register_buffer("shift", (-m / s).view(1, 3, 1, 1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.permute(0, 3, 1, 2).float() * self.scale + self.shift
+        x = frames.permute(0, 3, 1, 2).float()
+        if not self.bgr_stem:
+            x = x.flip(1)
+        return x * self.scale + self.shift
 
 
-def fold_bgr_into_stem(backbone: nn.Module) -> None:
-    """Reverse the input channels of the backbone's first convolution, in place, so it reads BGR planes."""
-    stem = next(m for m in backbone.modules() if isinstance(m, nn.Conv2d))
+def fold_bgr_into_stem(backbone: nn.Module) -> nn.Module:
+    """A copy of `backbone` whose first convolution reads BGR planes (its input channels reversed)."""
+    folded = copy.deepcopy(backbone)
+    stem = next(m for m in folded.modules() if isinstance(m, nn.Conv2d))
     with torch.no_grad():
         stem.weight.copy_(stem.weight.flip(1))
+    return folded
 
 
 class Embedding(nn.Module):
-    """Gather the selected channels of each tapped stage, then upsample (nearest) to the finest grid.
+    """Optionally average each tapped map over a local window, gather the selected channels of each tap,
+    upsample (nearest) to the finest tap's grid and concatenate.
 
     Gathering before upsampling touches d channels at the coarse resolutions instead of all of them.
     """
 
-    def __init__(self, layers: list[int], channels: tuple[int, ...], indices: list[int]) -> None:
+    def __init__(self, channels: list[int], indices: list[int], pooling: int = 1) -> None:
         super().__init__()
-        self.layers = layers
+        self.pooling = pooling
+        self.count = len(channels)
         offset = 0
-        for layer in layers:
-            width = channels[layer - 1]
+        for tap, width in enumerate(channels):
             local = [i - offset for i in indices if offset <= i < offset + width]
-            self.register_buffer(f"index{layer}", torch.tensor(local, dtype=torch.long))
+            self.register_buffer(f"index{tap}", torch.tensor(local, dtype=torch.long))
             offset += width
 
-    def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
-        picked = [stages[layer - 1].index_select(1, getattr(self, f"index{layer}")) for layer in self.layers]
-        size = picked[0].shape[-2:]
+    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+        picked = []
+        for tap, features in enumerate(taps):
+            index = getattr(self, f"index{tap}")
+            if index.numel() == 0:
+                continue
+            features = features.index_select(1, index)
+            if self.pooling > 1:
+                features = F.avg_pool2d(features, self.pooling, 1, self.pooling // 2, count_include_pad=False)
+            picked.append(features)
+        size = taps[0].shape[-2:]
         picked = [p if p.shape[-2:] == size else F.interpolate(p, size=size, mode="nearest") for p in picked]
         return torch.cat(picked, dim=1)
 
@@ -91,55 +110,60 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 def upsample_blur_matrix(grid: int, size: int, sigma: float) -> torch.Tensor:
     """K [size, grid]: one axis of bilinear upsampling (half-pixel, as F.interpolate) followed by a reflect-padded
-    Gaussian blur, as a matrix. Both steps are linear and separable, so for a [grid, grid] map X the upsampled,
-    blurred map is K @ X @ K^T: two small MatMuls instead of Resize, Pad, Conv, Pad, Conv (2x faster on
+    Gaussian blur, as a matrix. Both steps are linear and separable, so for a [gh, gw] map X the upsampled,
+    blurred map is K_h @ X @ K_w^T: two small MatMuls instead of Resize, Pad, Conv, Pad, Conv (2x faster on
     onnxruntime CPU at batch 8, docs/choices.md). K is built by pushing the unit vectors through those steps.
     """
     units = torch.eye(grid, dtype=torch.float64).view(grid, 1, grid, 1)
     up = F.interpolate(units, size=(size, 1), mode="bilinear", align_corners=False)
-    k = gaussian_kernel(sigma).double()
+    k = gaussian_kernel(sigma)
     r = (k.numel() - 1) // 2
+    if r >= size:  # reflect padding needs a kernel narrower than the map
+        raise ValueError(f"sigma {sigma} is too large for a {size}-pixel side")
     blurred = F.conv2d(F.pad(up, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
     return blurred[:, 0, :, 0].T.float().contiguous()
 
 
 class PostProcess(nn.Module):
-    """Bilinear upsample to the input size and Gaussian blur (as K @ map @ K^T); image score = max of the map."""
+    """Bilinear upsample to the input size and Gaussian blur (as K_h @ map @ K_w^T); image score = max of the map."""
 
-    def __init__(self, grid: int, size: int, sigma: float) -> None:
+    def __init__(self, grid_hw: tuple[int, int], input_hw: tuple[int, int], sigma: float) -> None:
         super().__init__()
-        self.size = size
-        k = upsample_blur_matrix(grid, size, sigma)
-        self.register_buffer("k", k)
-        self.register_buffer("k_t", k.T.contiguous())
+        self.input_hw = input_hw
+        self.register_buffer("k_h", upsample_blur_matrix(grid_hw[0], input_hw[0], sigma))
+        self.register_buffer("k_w_t", upsample_blur_matrix(grid_hw[1], input_hw[1], sigma).T.contiguous())
 
     def forward(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        amap = torch.matmul(torch.matmul(self.k, dist), self.k_t)  # [N, 1, size, size]
+        amap = torch.matmul(torch.matmul(self.k_h, dist), self.k_w_t)  # [N, 1, H, W]
         return amap, amap.flatten(1).amax(dim=1)
 
 
-class PadimGraph(nn.Module):
-    """The whole per-frame computation: frames [N, S, S, 3] uint8 BGR -> (anomaly_map [N,1,S,S], score [N])."""
+class FeatureExtractor(nn.Module):
+    """Frames -> the embedding the statistics are fitted on: [N, d, h, w] on the finest tap's grid."""
 
-    def __init__(
-        self,
-        backbone: nn.Module,
-        preprocess: Preprocess,
-        embed: Embedding,
-        head: MahalanobisHead,
-        post: PostProcess,
-    ) -> None:
+    def __init__(self, preprocess: Preprocess, backbone: nn.Module, embed: Embedding) -> None:
         super().__init__()
-        self.preprocess, self.backbone, self.embed, self.head, self.post = preprocess, backbone, embed, head, post
+        self.preprocess, self.backbone, self.embed = preprocess, backbone, embed
 
-    def embedding(self, frames: torch.Tensor) -> torch.Tensor:
-        """Selected, upsampled features [N, d, h, w]: what the statistics are fitted on."""
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.embed(self.backbone(self.preprocess(frames)))
 
+    @torch.inference_mode()
+    def grid(self, input_hw: tuple[int, int]) -> tuple[int, int]:
+        """The embedding's grid for an H x W input, by running the trunk once (exact for any padding)."""
+        frames = torch.zeros(1, *input_hw, 3, dtype=torch.uint8)
+        h, w = self(frames).shape[-2:]
+        return int(h), int(w)
+
+
+class PadimGraph(nn.Module):
+    """The whole per-frame computation: frames [N, H, W, 3] uint8 BGR -> (anomaly_map [N,1,H,W], score [N])."""
+
+    def __init__(self, features: FeatureExtractor, head: MahalanobisHead, post: PostProcess) -> None:
+        super().__init__()
+        self.preprocess, self.backbone, self.embed = features.preprocess, features.backbone, features.embed
+        self.head, self.post = head, post
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.post(self.head(self.embedding(frames)))
-
-
-def grid_size(input_size: int) -> int:
-    """Side of the stride-4 feature grid for a square input (TF-same and ResNet stems agree)."""
-    return math.ceil(input_size / 4)
+        embedding = self.embed(self.backbone(self.preprocess(frames)))
+        return self.post(self.head(embedding))

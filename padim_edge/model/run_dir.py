@@ -1,6 +1,8 @@
 """A fitted model on disk: `config.json` plus `statistics.safetensors` (mean and whitening factor).
 
-No backbone weights are stored: they are reloaded from the recorded source and checked by sha256.
+No backbone weights are stored: they are reloaded from the recorded source and checked by sha256. A fit
+stages the whole folder and swaps it in at once (contract.files.staged_folder): a killed fit leaves the
+previous run as it was.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from padim_edge.config import ModelConfig, atomic_write
+from padim_edge.contract.files import atomic_write, staged_folder
+from padim_edge.contract.schema import ModelConfig, parse_config
 from padim_edge.errors import UserError
 
 CONFIG = "config.json"
@@ -27,29 +31,56 @@ def statistics_digest(mean: torch.Tensor, factor: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def check_statistics(mean: torch.Tensor, factor: torch.Tensor, d: int, source: str) -> None:
+    """Shapes [P, d] and [P, d, d], every value finite; else one UserError naming `source`."""
+    if mean.ndim != 2 or mean.shape[1] != d or tuple(factor.shape) != (mean.shape[0], d, d):
+        raise UserError(
+            f"{source}: statistics shaped mean {list(mean.shape)}, factor {list(factor.shape)}; "
+            f"expected [P, {d}] and [P, {d}, {d}]"
+        )
+    for name, tensor in (("mean", mean), ("factor", factor)):
+        if not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{source}: the statistics' {name} holds NaN or infinite values (refit the model)")
+
+
 def save_run(out_dir: Path, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor) -> None:
-    """Write statistics then config, each atomically (the config last: it marks the run complete)."""
+    """Write config and statistics into a staged folder that replaces `out_dir` whole."""
     tensors = {"mean": mean.to(torch.float32).contiguous(), "factor": factor.to(torch.float32).contiguous()}
+    check_statistics(tensors["mean"], tensors["factor"], config.d, str(out_dir))
     config.statistics_sha256 = statistics_digest(tensors["mean"], tensors["factor"])
-    atomic_write(out_dir / STATISTICS, save(tensors, metadata={"format": "padim-edge"}))
-    atomic_write(out_dir / CONFIG, config.to_json())
+    with staged_folder(out_dir) as stage:
+        atomic_write(stage / STATISTICS, save(tensors, metadata={"format": "padim-edge"}))
+        atomic_write(stage / CONFIG, config.to_json())
 
 
 def is_fitted(run_dir: Path) -> bool:
     return (run_dir / CONFIG).is_file() and (run_dir / STATISTICS).is_file()
 
 
-def load_run(run_dir: Path) -> tuple[ModelConfig, torch.Tensor, torch.Tensor]:
-    """Read a run directory: (config, mean [P, d], whitening factor W [P, d, d])."""
+def read_config(run_dir: Path) -> ModelConfig:
+    """The run's validated config.json."""
     if not is_fitted(run_dir):
         raise UserError(f"{run_dir}: not a fitted run (expected {CONFIG} and {STATISTICS}; run padim-edge fit)")
+    path = run_dir / CONFIG
     try:
-        data = json.loads((run_dir / CONFIG).read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{run_dir / CONFIG}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    config = ModelConfig.from_dict(data, str(run_dir / CONFIG))
-    tensors = load_file(str(run_dir / STATISTICS))
-    mean, factor = tensors["mean"], tensors["factor"]
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: invalid JSON ({exc})") from None
+    return parse_config(data, str(path))
+
+
+def load_run(run_dir: Path) -> tuple[ModelConfig, torch.Tensor, torch.Tensor]:
+    """Read a run directory: (config, mean [P, d], whitening factor W [P, d, d]), all checked."""
+    config = read_config(run_dir)
+    path = run_dir / STATISTICS
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable statistics file ({str(exc).splitlines()[0][:120]})") from None
+    if set(tensors) != {"mean", "factor"}:
+        raise UserError(f"{path}: expected tensors mean and factor, found {sorted(tensors)}")
+    mean, factor = tensors["mean"].float(), tensors["factor"].float()
+    check_statistics(mean, factor, config.d, str(path))
     if statistics_digest(mean, factor) != config.statistics_sha256:
-        raise UserError(f"{run_dir / STATISTICS}: checksum does not match {CONFIG} (file changed or corrupt)")
+        raise UserError(f"{path}: checksum does not match {CONFIG} (file changed or corrupt)")
     return config, mean, factor

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from padim_edge.config import sha256_file
+from padim_edge.contract.files import sha256_file
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import BackboneSpec
 
@@ -67,11 +67,13 @@ def resolve_weights_file(name: str, spec: BackboneSpec, weights: str) -> Path | 
     return _hub_file(spec.url)
 
 
-def load_backbone(name: str, spec: BackboneSpec, weights: str, seed: int = 0) -> tuple[nn.Module, WeightsInfo]:
-    """Build the truncated backbone and load its weights; returns it in eval mode with provenance."""
+def load_backbone(
+    name: str, spec: BackboneSpec, weights: str, taps: tuple[str, ...], seed: int = 0
+) -> tuple[nn.Module, WeightsInfo]:
+    """Build the truncated backbone reading `taps` and load its weights; returns it in eval mode with provenance."""
     path = resolve_weights_file(name, spec, weights)
     torch.manual_seed(seed)  # random init (only kept with --weights random) is then reproducible
-    model = spec.build()
+    model = spec.build(tuple(taps))
     if path is None:
         return model.eval(), WeightsInfo(RANDOM, None)
     try:

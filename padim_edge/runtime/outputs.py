@@ -1,6 +1,6 @@
-"""Where `padim-edge run` results go: JSON lines, rejected frames with their heatmap, an overlay video,
-an optional window, and the live status line on stderr. All of it runs in the pipeline's output thread,
-except the status line, which the command's main thread redraws."""
+"""Where `predict` and `run` results go: JSON lines, a table, heatmap overlays of every frame or of rejected
+frames, an overlay video, an optional window, and the live status line on stderr. All of it runs in the
+pipeline's output thread, except the status line, which the command's main thread redraws."""
 
 from __future__ import annotations
 
@@ -10,41 +10,65 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import cv2
 import numpy as np
 
+from padim_edge.contract.files import atomic_write
 from padim_edge.errors import UserError
-from padim_edge.runtime.overlay import threshold_overlay
-from padim_edge.runtime.pipeline import Result
-from padim_edge.runtime.predictor import NG, map_to_frame
+from padim_edge.imaging.overlay import verdict_overlay
+from padim_edge.runtime.predictor import NG
+from padim_edge.runtime.results import FrameResult
 
 QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window stops the run
 
 
-def render(result: Result, resize: int, threshold: float | None) -> np.ndarray:
-    """The frame with its heatmap (colour scale 0 .. 2x threshold, as `predict` writes) and verdict."""
-    image = result.frame.image
-    amap = map_to_frame(result.anomaly_map, image.shape[0], image.shape[1], resize)
-    out = threshold_overlay(image, amap, threshold)
+class Sink(Protocol):
+    """One kind of output. `needs_images`: frames and maps must travel to the output thread for it."""
+
+    needs_images: bool
+
+    def wants_overlay(self, result: FrameResult) -> bool: ...
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def render(result: FrameResult, threshold: float | None) -> np.ndarray:
+    """The frame with its heatmap placed back onto the whole frame (scale 0 .. 2x threshold) and its verdict."""
+    amap = result.placement.to_frame(result.anomaly_map)
     value = result.score if result.normalized is None else result.normalized
-    color = (0, 0, 255) if result.verdict == NG else (0, 200, 0)
-    cv2.putText(out, f"{result.verdict} {value:.2f}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, color, 2)
-    return out
+    return verdict_overlay(result.frame.image, amap, threshold, result.verdict or "?", value)
+
+
+def frame_stem(result: FrameResult) -> Path:
+    """A unique relative file stem per frame: the image's relative path without suffix, or the frame index."""
+    return Path(result.frame.name).with_suffix("") if result.frame.name else Path(f"{result.frame.index:08d}")
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise UserError(f"{path}: cannot encode the image")
+    atomic_write(path, data.tobytes())
 
 
 class JsonLines:
-    """One JSON object per frame, flushed line by line ('-' writes to stdout)."""
+    """One JSON object per frame (docs/results.md), flushed line by line; '-' writes to stdout."""
+
+    needs_images = False
 
     def __init__(self, path: Path) -> None:
         self._stdout = str(path) == "-"
-        if not self._stdout:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = sys.stdout if self._stdout else open(path, "w", encoding="utf-8")
+        self._file: TextIO = sys.stdout if self._stdout else open(path, "w", encoding="utf-8")  # noqa: SIM115
 
-    def write(self, result: Result) -> None:
-        self._file.write(json.dumps(result.as_dict()) + "\n")
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return False
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        self._file.write(json.dumps(result.as_json(), allow_nan=False) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -52,30 +76,88 @@ class JsonLines:
             self._file.close()
 
 
-class RejectSaver:
-    """For each NG frame: the frame itself (PNG, lossless) and its heatmap overlay (JPEG) in `folder`."""
+class Table:
+    """`predict`'s human-readable lines: verdict, score, normalised score, name (errors say why)."""
+
+    needs_images = False
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return False
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        name = result.frame.name or str(result.frame.index)
+        if result.error:
+            line = f"{'-':2}  {'-':>10}  {'-':>7}  {name}  ({result.error})"
+        else:
+            norm = "-" if result.normalized is None else f"{result.normalized:.3f}"
+            line = f"{result.verdict:2}  {result.score:10.4f}  {norm:>7}  {name}"
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class OverlayFolder:
+    """Every scored frame's overlay as `<folder>/<relative name>_overlay.png`."""
+
+    needs_images = True
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
 
-    def write(self, result: Result, overlay: np.ndarray) -> None:
-        stem = f"{result.frame.index:08d}" + (f"_{Path(result.frame.name).stem}" if result.frame.name else "")
-        for name, image in ((f"{stem}.png", result.frame.image), (f"{stem}_overlay.jpg", overlay)):
-            if not cv2.imwrite(str(self.folder / name), image):
-                raise UserError(f"{self.folder / name}: cannot write the image")
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return result.scored
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        if overlay is not None:
+            stem = frame_stem(result)
+            write_png(self.folder / stem.with_name(stem.name + "_overlay.png"), overlay)
+
+    def close(self) -> None:
+        pass
+
+
+class RejectSaver:
+    """For each NG frame: the frame itself and its heatmap overlay, both PNG, in `folder`."""
+
+    needs_images = True
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return result.scored and result.verdict == NG
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        if overlay is not None:
+            stem = frame_stem(result)
+            write_png(self.folder / stem.with_name(stem.name + ".png"), result.frame.image)
+            write_png(self.folder / stem.with_name(stem.name + "_overlay.png"), overlay)
+
+    def close(self) -> None:
+        pass
 
 
 class OverlayVideo:
-    """Every frame's overlay into an mp4 (mp4v), sized by the first frame; released on close so it plays."""
+    """Every scored frame's overlay into an mp4 (mp4v), sized by the first frame; released on close."""
+
+    needs_images = True
 
     def __init__(self, path: Path, fps: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.fps = path, fps
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] = (0, 0)
 
-    def write(self, overlay: np.ndarray) -> None:
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return result.scored
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        if overlay is None:
+            return
         if self._writer is None:
             self._size = (overlay.shape[1], overlay.shape[0])
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
@@ -93,14 +175,19 @@ class OverlayVideo:
 class Window:
     """cv2.imshow of each overlay; q or Esc calls `on_quit`. Without a display it warns once and does nothing."""
 
+    needs_images = True
+
     def __init__(self, on_quit: Callable[[], None], warn: Callable[[str], None]) -> None:
         self.on_quit, self.warn = on_quit, warn
         self.enabled = sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
         if not self.enabled:
             warn("--show: no display (DISPLAY is not set); running without a window")
 
-    def write(self, overlay: np.ndarray) -> None:
-        if not self.enabled:
+    def wants_overlay(self, result: FrameResult) -> bool:
+        return self.enabled and result.scored
+
+    def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
+        if overlay is None or not self.enabled:
             return
         try:
             cv2.imshow("padim-edge", overlay)
@@ -118,47 +205,31 @@ class Window:
 
 
 class Outputs:
-    """The pipeline's sink: every requested output for each result, the overlay rendered once per frame."""
+    """The pipeline's sink: every output for each result, the overlay rendered at most once per frame."""
 
-    def __init__(
-        self,
-        resize: int,
-        threshold: float | None,
-        results: Path | None = None,
-        save_ng: Path | None = None,
-        video: Path | None = None,
-        video_fps: float = 30.0,
-        window: Window | None = None,
-    ) -> None:
-        self.resize, self.threshold = resize, threshold
-        self.json = JsonLines(results) if results else None
-        self.rejects = RejectSaver(save_ng) if save_ng else None
-        self.video = OverlayVideo(video, video_fps) if video else None
-        self.window = window
+    def __init__(self, sinks: list[Sink], threshold: float | None) -> None:
+        self.sinks, self.threshold = sinks, threshold
 
     @property
     def needs_images(self) -> bool:
         """Whether frames and maps must travel to the output thread (any overlay output)."""
-        return bool(self.rejects or self.video or self.window)
+        return any(sink.needs_images for sink in self.sinks)
 
-    def write(self, result: Result) -> None:
-        if self.json:
-            self.json.write(result)
-        rejected = self.rejects is not None and result.verdict == NG
-        if not (rejected or self.video or (self.window and self.window.enabled)):
-            return
-        overlay = render(result, self.resize, self.threshold)
-        if rejected:
-            self.rejects.write(result, overlay)
-        if self.video:
-            self.video.write(overlay)
-        if self.window:
-            self.window.write(overlay)
+    def write(self, result: FrameResult) -> None:
+        wanted = any(sink.wants_overlay(result) for sink in self.sinks)
+        overlay = render(result, self.threshold) if wanted and result.frame.image is not None else None
+        for sink in self.sinks:
+            sink.write(result, overlay)
 
     def close(self) -> None:
-        for output in (self.json, self.video, self.window):
-            if output:
-                output.close()
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # close every sink, then report the first failure
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 class StatusLine:

@@ -1,9 +1,11 @@
-"""`padim-edge run`'s pipeline: capture -> pre-process -> inference -> output, one thread each, bounded queues.
+"""The one inference path of `predict` and `run`: capture -> pre-process -> inference -> output, one thread
+each, bounded queues.
 
 OpenCV and onnxruntime release the GIL, so threads overlap decode, resize and inference on separate cores.
 Live sources keep only the newest frames when inference falls behind (the oldest waiting frame is dropped
 and counted); files and folders block instead, so every frame is processed once, in order. Inference takes
-every frame already waiting, up to `batch`, and never waits to fill a batch.
+every frame already waiting, up to `batch`, and never waits to fill a batch. A frame that cannot be scored
+(an unreadable file, a server that is down) travels on as a result carrying its error, in order.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Protocol
 import numpy as np
 
 from padim_edge.errors import UserError
+from padim_edge.runtime.backends import BackendUnavailable
 from padim_edge.runtime.latency import Reservoir, Ring
 from padim_edge.runtime.predictor import NG, Predictor
+from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source
 
 END = object()  # the last item a stage passes downstream
@@ -72,62 +76,10 @@ class FrameQueue:
             return items, False
 
 
-@dataclass(eq=False)
-class Result:
-    """A frame on its way through the pipeline, with its verdict and the perf_counter time of each hand-over."""
-
-    frame: Frame
-    tensor: np.ndarray | None = None
-    anomaly_map: np.ndarray | None = None
-    score: float = float("nan")
-    normalized: float | None = None
-    verdict: str = ""
-    batch: int = 0
-    preprocess_in: float = 0.0
-    preprocess_out: float = 0.0
-    infer_in: float = 0.0
-    infer_out: float = 0.0
-    output_in: float = 0.0
-    output_out: float = 0.0
-
-    @property
-    def latency_s(self) -> float:
-        """Capture to verdict."""
-        return self.infer_out - self.frame.captured
-
-    def stage_seconds(self) -> dict[str, float]:
-        f = self.frame
-        return {
-            "read": f.read_s,
-            "wait_preprocess": self.preprocess_in - f.captured,
-            "preprocess": self.preprocess_out - self.preprocess_in,
-            "wait_infer": self.infer_in - self.preprocess_out,
-            "infer": self.infer_out - self.infer_in,
-            "wait_output": self.output_in - self.infer_out,
-            "output": self.output_out - self.output_in,
-            "capture_to_verdict": self.latency_s,
-            "capture_to_output": self.output_out - f.captured,
-        }
-
-    def as_dict(self) -> dict:
-        """The JSON line: source timestamp, frame index, score, normalised score, verdict, latency."""
-        line = {
-            "index": self.frame.index,
-            "timestamp": round(self.frame.timestamp, 6),
-            "score": round(self.score, 6),
-            "normalized_score": None if self.normalized is None else round(self.normalized, 6),
-            "verdict": self.verdict,
-            "latency_ms": round(self.latency_s * 1e3, 3),
-        }
-        if self.frame.name:
-            line["name"] = self.frame.name
-        return line
-
-
 class Sink(Protocol):
-    """Where results go (JSON lines, images, video, window); called from the output thread only."""
+    """Where results go (runtime.outputs.Outputs); called from the output thread only."""
 
-    def write(self, result: Result) -> None: ...
+    def write(self, result: FrameResult) -> None: ...
 
     def close(self) -> None: ...
 
@@ -159,7 +111,7 @@ class Pipeline:
         self._stages = {name: Reservoir() for name in STAGES}
         self._recent_latency, self._recent_done = Ring(), Ring()
         self._batch_sizes = Reservoir(1000)
-        self.frames = self.rejected = self.unusable = 0
+        self.frames = self.rejected = self.unusable = self.failed = self.missed = 0
         self._threads: list[threading.Thread] = []
         self._started = self._last_done = 0.0
 
@@ -172,10 +124,13 @@ class Pipeline:
         return self.finish()
 
     def start(self) -> None:
-        """Warm the backend up (first calls allocate), then start the four threads."""
-        size = self.predictor.input_size
-        for n in sorted({1, self.options.batch}):
-            self.predictor.infer(np.zeros((n, size, size, 3), np.uint8))
+        """Check and warm the backend up (first calls allocate), then start the four threads."""
+        try:
+            self.predictor.check_model()
+            if self.options.batch > 1:
+                self.predictor.infer(np.zeros((self.options.batch, *self.predictor.input_hw, 3), np.uint8))
+        except BackendUnavailable:
+            pass  # a server that is down now: frames are counted as missed until it is back
         q = (self._to_preprocess, self._to_infer, self._to_output)
         targets = {
             "capture": self._capture,
@@ -205,7 +160,7 @@ class Pipeline:
         self.source.close()
         if self._errors:
             raise self._errors[0]
-        self.stopped_by = self.stopped_by or "end of source"
+        self.stopped_by = self.stopped_by or self.source.ended_by or "end of source"
         return self.summary()
 
     @property
@@ -237,6 +192,8 @@ class Pipeline:
             "threshold": self.predictor.threshold,
             "frames": self.frames,
             "rejected": self.rejected,
+            "failed": self.failed,
+            "missed": self.missed,
             "dropped": self.dropped,
             **self.source.stats.as_dict(),
             "corrupt": self.source.stats.corrupt + self.unusable,
@@ -290,35 +247,47 @@ class Pipeline:
             except BaseException as exc:  # noqa: B036 - handed to the main thread by finish()
                 self._fail(exc)
 
-    def _preprocess(self, frames: list[Frame]) -> list[Result]:
+    def _preprocess(self, frames: list[Frame]) -> list[FrameResult]:
         results = []
         for frame in frames:
             start = time.perf_counter()
-            try:
-                tensor = self.predictor.prepare([frame.image])[0]
-            except UserError:  # a frame of an odd shape or type: counted, skipped
-                self.unusable += 1
-                continue
-            if not self.options.keep_images:
-                frame.image = None
-            results.append(Result(frame, tensor, preprocess_in=start, preprocess_out=time.perf_counter()))
+            result = FrameResult(frame, preprocess_in=start, error=frame.error)
+            if frame.image is not None:
+                try:
+                    result.tensor, result.placement = self.predictor.prepare(frame.image)
+                except UserError:  # a frame of an odd shape or type: counted, skipped
+                    self.unusable += 1
+                    continue
+                if not self.options.keep_images:
+                    frame.image = None
+            result.preprocess_out = time.perf_counter()
+            results.append(result)
         return results
 
-    def _infer(self, results: list[Result]) -> list[Result]:
+    def _infer(self, results: list[FrameResult]) -> list[FrameResult]:
         start = time.perf_counter()
-        maps, scores = self.predictor.infer(np.stack([r.tensor for r in results]))
+        todo = [r for r in results if r.tensor is not None]
+        try:
+            maps, scores = self.predictor.infer(np.stack([r.tensor for r in todo])) if todo else ([], [])
+        except BackendUnavailable as exc:
+            for result in todo:
+                result.error, result.missed, result.tensor = f"missed: {exc}", True, None
+            todo, maps, scores = [], [], []
         done = time.perf_counter()
-        for result, amap, score in zip(results, maps, scores, strict=True):
+        for result, amap, score in zip(todo, maps, scores, strict=True):
             result.score = float(score)
             result.normalized, result.verdict = self.predictor.judge(result.score)
             result.tensor = None
             result.anomaly_map = amap if self.options.keep_images else None
-            result.batch, result.infer_in, result.infer_out = len(results), start, done
-        with self._lock:
-            self._batch_sizes.add(len(results))
+            result.batch = len(todo)
+        for result in results:
+            result.infer_in, result.infer_out = start, done
+        if todo:
+            with self._lock:
+                self._batch_sizes.add(len(todo))
         return results
 
-    def _output(self, results: list[Result]) -> list[Result]:
+    def _output(self, results: list[FrameResult]) -> list[FrameResult]:
         limit = self.options.max_frames
         for result in results:
             if limit and self.frames >= limit:
@@ -331,15 +300,19 @@ class Pipeline:
                 self.request_stop("max frames")
         return []
 
-    def _record(self, result: Result) -> None:
+    def _record(self, result: FrameResult) -> None:
         with self._lock:
+            self._last_done = result.output_out
+            if not result.scored:
+                self.missed += result.missed
+                self.failed += not result.missed
+                return
             for name, seconds in result.stage_seconds().items():
                 self._stages[name].add(seconds)
             self._recent_latency.add(result.latency_s)
             self._recent_done.add(result.output_out)
             self.frames += 1
             self.rejected += result.verdict == NG
-            self._last_done = result.output_out
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:

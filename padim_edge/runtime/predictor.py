@@ -1,51 +1,37 @@
-"""Score BGR frames of any size with any backend: prepare, infer in batches, judge against the threshold."""
+"""Frames of any size in, scores and maps out: place each frame on the model's input, infer in batches,
+judge each score against the threshold."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import math
 
-import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.backends import Backend, open_backend
-from padim_edge.runtime.preprocess import crop_box, prepare_batch
+from padim_edge.imaging.geometry import Geometry, Placement
+from padim_edge.runtime.backends import Backend
 
 OK, NG, UNKNOWN = "OK", "NG", "?"
 
 
-@dataclass
-class Prediction:
-    """One image's result. `normalized` = score / threshold (> 1 is a reject); None without a threshold."""
-
-    score: float
-    normalized: float | None
-    verdict: str
-    anomaly_map: np.ndarray
-
-    def as_dict(self) -> dict:
-        return {"score": self.score, "normalized_score": self.normalized, "verdict": self.verdict}
-
-
 class Predictor:
-    """Frames in, predictions out; the threshold defaults to the one shipped in the model."""
+    """A backend with the model's geometry and threshold (the model's own unless `threshold` overrides it)."""
 
     def __init__(self, backend: Backend, threshold: float | None = None) -> None:
         self.backend = backend
         config = backend.info.config
-        self.resize, self.input_size = config.resize, config.input_size
+        self.geometry = Geometry(*config.input_hw, config.resize_mode)
+        if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
+            raise UserError(f"--threshold {threshold}: must be a positive number")
         self.threshold = threshold if threshold is not None else config.threshold
-        if self.threshold is not None and not self.threshold > 0:
-            raise UserError(f"--threshold {self.threshold}: must be positive")
 
-    @classmethod
-    def open(cls, model: Path, threshold: float | None = None, **backend_options) -> Predictor:
-        return cls(open_backend(model, **backend_options), threshold)
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.geometry.height, self.geometry.width
 
-    def prepare(self, frames: list[np.ndarray]) -> np.ndarray:
-        """The graph's input for these frames: uint8 [N, S, S, 3] after the training resize/crop."""
-        return prepare_batch(frames, self.resize, self.input_size)
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
+        """The graph's input for one BGR frame of any size, and where the frame went."""
+        return self.geometry.prepare(frame)
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run a prepared batch, split to the backend's max batch when it has one."""
@@ -54,29 +40,20 @@ class Predictor:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def judge(self, score: float) -> tuple[float | None, str]:
-        """(normalised score, verdict) for an image score."""
+        """(normalised score, verdict): score / threshold, NG above 1. A score that is not a finite number
+        is never judged OK; without a threshold the verdict is '?'."""
+        if not math.isfinite(score):
+            return None, NG
         if self.threshold is None:
             return None, UNKNOWN
         normalized = score / self.threshold
         return normalized, NG if normalized > 1.0 else OK
 
-    def predict(self, frames: list[np.ndarray], original_size: bool = False) -> list[Prediction]:
-        """Score frames; maps at model resolution, or placed back onto each frame when `original_size`."""
-        if not frames:
-            return []
-        maps, scores = self.infer(self.prepare(frames))
-        results = []
-        for frame, amap, score in zip(frames, maps, scores):
-            if original_size:
-                amap = map_to_frame(amap, frame.shape[0], frame.shape[1], self.resize)
-            normalized, verdict = self.judge(float(score))
-            results.append(Prediction(float(score), normalized, verdict, amap))
-        return results
-
-
-def map_to_frame(amap: np.ndarray, height: int, width: int, resize: int) -> np.ndarray:
-    """Put a model-resolution map back onto the frame it came from; outside the crop it is 0."""
-    top, left, bottom, right = crop_box(height, width, resize, amap.shape[0])
-    full = np.zeros((height, width), np.float32)
-    full[top:bottom, left:right] = cv2.resize(amap, (right - left, bottom - top), interpolation=cv2.INTER_LINEAR)
-    return full
+    def check_model(self) -> None:
+        """Warm the backend up on a black frame (first calls allocate) and refuse a model that scores it
+        with NaN or infinity: broken statistics would otherwise give every frame the same non-answer."""
+        _, scores = self.infer(np.zeros((1, *self.input_hw, 3), np.uint8))
+        if not np.isfinite(scores).all():
+            raise UserError(
+                f"{self.backend.describe()}: the model scores a black frame as {scores[0]} (broken statistics?)"
+            )

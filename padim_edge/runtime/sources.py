@@ -1,13 +1,16 @@
-"""Frame sources for `padim-edge run`, all through OpenCV: cameras, V4L2 devices, GStreamer pipelines,
-network streams (reconnecting with backoff), video files and image folders or globs.
+"""Frame sources for `padim-edge run` and `predict`, all through OpenCV: cameras, V4L2 devices, GStreamer
+pipelines, network streams (reconnecting with a bounded backoff), video files (local or remote) and image
+files, folders or globs.
 
-Live sources (cameras, pipelines, streams) are unbounded and paced by the device; files and folders are
-finite and are read as fast as the consumer takes them.
+Live sources (cameras, pipelines, live streams) are unbounded and paced by the device; files, folders and
+remote video files are finite and are read as fast as the consumer takes them. An image file that cannot
+be read becomes a frame carrying its error, so the pipeline reports it in order and goes on.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import re
 import sys
 import threading
@@ -22,12 +25,13 @@ import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.preprocess import IMAGE_SUFFIXES, read_image
+from padim_edge.imaging.decode import IMAGE_SUFFIXES, check_pixels, list_images, read_image
 
 NETWORK = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
 DEFAULT_FPS = 30.0
 SLIDESHOW_FPS = 5.0  # overlay video rate for image folders
 NETWORK_TIMEOUT_MS = 5000  # open and read timeouts: a stalled stream counts as dropped after this long
+MAX_RETRIES = 10  # reconnection attempts per outage before giving up (~1 min with the backoff); -1: forever
 
 Log = Callable[[str], None]
 
@@ -39,7 +43,8 @@ def log_stderr(message: str) -> None:
 @dataclass
 class Frame:
     """One captured frame. `timestamp`: seconds into a file, wall-clock (epoch) for live sources,
-    modification time for image files; `captured`: time.perf_counter() once the frame is in memory."""
+    modification time for image files; `captured`: time.perf_counter() once the frame is in memory;
+    `name`: the image file's path relative to the inputs' common folder; `error`: why there is no image."""
 
     index: int
     timestamp: float
@@ -47,6 +52,7 @@ class Frame:
     read_s: float
     image: np.ndarray | None
     name: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Source(ABC):
 
     def __init__(self) -> None:
         self.stats = SourceStats()
+        self.ended_by = ""  # why a source ended by itself, other than running out of frames
 
     @abstractmethod
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
@@ -86,41 +93,45 @@ class Source(ABC):
 
 
 class ImageFiles(Source):
-    """Image files in the given order (finite); an unreadable file is counted as corrupt and logged."""
+    """Image files in the given order (finite). An unreadable one yields a frame carrying its error, logged."""
 
     live = False
     fps = SLIDESHOW_FPS
 
-    def __init__(self, paths: list[Path], name: str, log: Log = log_stderr) -> None:
+    def __init__(self, files: list[tuple[Path, str]], name: str, log: Log = log_stderr) -> None:
         super().__init__()
-        self.paths, self.name, self.log = paths, name, log
+        self.files, self.name, self.log = files, name, log
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        for index, path in enumerate(self.paths):
+        for index, (path, name) in enumerate(self.files):
             if stop.is_set():
                 return
             start = time.perf_counter()
             try:
-                image = read_image(path)
-            except UserError as exc:
-                self.stats.corrupt += 1
-                self.log(f"skipped: {exc}")
-                continue
+                image, error = read_image(path), ""
+                stamp = path.stat().st_mtime
+            except (UserError, OSError) as exc:
+                image, error, stamp = None, str(exc), 0.0
+                self.log(f"error: {error}")
             now = time.perf_counter()
-            yield Frame(index, path.stat().st_mtime, now, now - start, image, str(path))
+            yield Frame(index, stamp, now, now - start, image, name, error)
 
 
 class VideoFile(Source):
-    """Every frame of a video file, in order (finite); timestamps are the stream's presentation times."""
+    """Every frame of a video file, local or remote (finite), in order; timestamps are presentation times.
+
+    A remote file (an http URL to an .mp4, say) ends where its stream ends: it is not reconnected.
+    """
 
     live = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, target: Path | str, api: int = cv2.CAP_ANY, params: list[int] | None = None) -> None:
         super().__init__()
-        self.name = str(path)
-        self._cap = cv2.VideoCapture(str(path))
+        self.name = str(target)
+        self._cap = cv2.VideoCapture(str(target), api, params or [])
         if not self._cap.isOpened():
-            raise UserError(f"{path}: OpenCV cannot open this video file")
+            raise UserError(f"{target}: OpenCV cannot open this video")
+        _check_frame_size(self._cap, self.name)
         self.fps = _sane_fps(self._cap.get(cv2.CAP_PROP_FPS))
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
@@ -142,8 +153,9 @@ class VideoFile(Source):
 
 
 class LiveCapture(Source):
-    """A camera, V4L2 device, GStreamer pipeline or network stream; reopened with exponential backoff
-    (`backoff` seconds, doubling up to `max_backoff`) when it stops delivering, each outage logged."""
+    """A camera, V4L2 device, GStreamer pipeline or live network stream. When it stops delivering it is
+    reopened after `backoff` seconds, the wait doubling up to `max_backoff`, at most `max_retries` times
+    per outage (-1: without limit); then the source ends and `ended_by` says why. Each outage is logged."""
 
     live = True
 
@@ -155,28 +167,38 @@ class LiveCapture(Source):
         log: Log = log_stderr,
         backoff: float = 0.5,
         max_backoff: float = 10.0,
+        max_retries: int = MAX_RETRIES,
     ) -> None:
         super().__init__()
         self.target, self.api, self.params, self.log = target, api, params or [], log
-        self.backoff, self.max_backoff = backoff, max_backoff
+        self.backoff, self.max_backoff, self.max_retries = backoff, max_backoff, max_retries
         self.name = str(target)
         self._cap = self._open()
         if not self._cap.isOpened():
             raise UserError(f"{target}: OpenCV cannot open this source")
+        _check_frame_size(self._cap, self.name)
         self.fps = _sane_fps(self._cap.get(cv2.CAP_PROP_FPS))
 
     def _open(self) -> cv2.VideoCapture:
         return cv2.VideoCapture(self.target, self.api, self.params)
 
+    def declared_frames(self) -> int:
+        """The frame count the stream declares: positive for a file of known length, else 0 or less."""
+        return int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        index, lost_at, lost_wall, delay = 0, None, 0.0, self.backoff
+        index, lost_at, lost_wall, delay, tries = 0, None, 0.0, self.backoff, 0
         while not stop.is_set():
             start = time.perf_counter()
             if not self._cap.grab():
                 if lost_at is None:
                     lost_at, lost_wall = start, time.time()
                     self.log(f"{self.name}: stream lost, reconnecting")
+                if 0 <= self.max_retries <= tries:
+                    self.ended_by = f"stream lost ({tries} reconnection attempts failed)"
+                    break
                 delay = self._reconnect(stop, delay)
+                tries += 1
                 continue
             ok, image = self._cap.retrieve()
             now = time.perf_counter()
@@ -185,34 +207,37 @@ class LiveCapture(Source):
                 index += 1
                 continue
             if lost_at is not None:
-                self._record_gap(lost_wall, now - lost_at)
-                lost_at, delay = None, self.backoff
+                self._record_gap(lost_wall, now - lost_at, "stream back after")
+                lost_at, delay, tries = None, self.backoff, 0
             yield Frame(index, time.time(), now, now - start, image)
             index += 1
-        if lost_at is not None:  # stopped during an outage: still report it
-            self._record_gap(lost_wall, time.perf_counter() - lost_at)
+        if lost_at is not None:  # ended during an outage: report it as such
+            why = "gave up after" if self.ended_by else "stopped during"
+            self._record_gap(lost_wall, time.perf_counter() - lost_at, f"{why} an outage of")
 
     def _reconnect(self, stop: threading.Event, delay: float) -> float:
-        """Reopen until it works or `stop` is set, the wait doubling each try (up to max_backoff).
-
-        Returns the wait for the next try, should the outage go on (a stream that opens but sends nothing).
-        """
+        """Wait `delay` (or until `stop`), then reopen once; returns the next wait (doubled, capped)."""
         self._cap.release()
-        while not stop.wait(delay):
-            delay = min(2 * delay, self.max_backoff)
+        if not stop.wait(delay):
             self._cap = self._open()
             if self._cap.isOpened():
                 self.stats.reconnects += 1
-                break
-        return delay
+        return min(2 * delay, self.max_backoff)
 
-    def _record_gap(self, start_wall: float, seconds: float) -> None:
+    def _record_gap(self, start_wall: float, seconds: float, what: str) -> None:
         self.stats.gap_s += seconds
         self.stats.gaps.append((start_wall, seconds))
-        self.log(f"{self.name}: stream back after a {seconds:.2f} s gap")
+        self.log(f"{self.name}: {what} {seconds:.2f} s")
 
     def close(self) -> None:
         self._cap.release()
+
+
+def _check_frame_size(cap: cv2.VideoCapture, source: str) -> None:
+    """Refuse a video whose frames exceed the pixel limit (where the container declares a size)."""
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width > 0 and height > 0:
+        check_pixels(height, width, source)
 
 
 def _sane_fps(value: float) -> float:
@@ -220,33 +245,60 @@ def _sane_fps(value: float) -> float:
     return float(value) if 1.0 <= value <= 1000.0 else DEFAULT_FPS
 
 
-def open_source(text: str, log: Log = log_stderr) -> Source:
-    """Open a source string: camera index, /dev/video*, GStreamer pipeline (contains '!'), rtsp/http(s) URL,
-    image folder, glob of images, image file or video file. A source that cannot be opened is a UserError."""
+def open_source(text: str, log: Log = log_stderr, max_retries: int = MAX_RETRIES) -> Source:
+    """Open a source string: camera index, /dev/video*, GStreamer pipeline (contains '!'), network URL
+    (a remote video file if the stream declares a frame count, else a live stream), image folder, glob of
+    images, image file or video file. A source that cannot be opened is a UserError."""
     if text.isdigit():
-        return LiveCapture(int(text), cv2.CAP_ANY, log=log)
+        return LiveCapture(int(text), cv2.CAP_ANY, log=log, max_retries=max_retries)
     if text.startswith("/dev/video"):
-        return LiveCapture(text, cv2.CAP_V4L2, log=log)
+        return LiveCapture(text, cv2.CAP_V4L2, log=log, max_retries=max_retries)
     if "!" in text:
         if "GStreamer:                   YES" not in cv2.getBuildInformation():
             raise UserError(f"{text}: this OpenCV build has no GStreamer support (JetPack's OpenCV has it)")
-        return LiveCapture(text, cv2.CAP_GSTREAMER, log=log)
+        return LiveCapture(text, cv2.CAP_GSTREAMER, log=log, max_retries=max_retries)
     if NETWORK.match(text):
-        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, NETWORK_TIMEOUT_MS]
-        timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, NETWORK_TIMEOUT_MS]
-        return LiveCapture(text, cv2.CAP_FFMPEG, timeouts, log=log)
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            NETWORK_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            NETWORK_TIMEOUT_MS,
+        ]
+        stream = LiveCapture(text, cv2.CAP_FFMPEG, timeouts, log=log, max_retries=max_retries)
+        if stream.declared_frames() > 0:  # a file with a known length, not a live stream
+            stream.close()
+            return VideoFile(text, cv2.CAP_FFMPEG, timeouts)
+        return stream
     path = Path(text)
     if path.is_dir():
-        return ImageFiles(_images(sorted(path.iterdir()), text), text, log)
+        return ImageFiles(image_inputs([path]), text, log)
     if path.is_file():
-        return ImageFiles([path], text, log) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFile(path)
+        return ImageFiles(image_inputs([path]), text, log) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFile(path)
     if glob.has_magic(text):
-        return ImageFiles(_images(sorted(Path(p) for p in glob.glob(text)), text), text, log)
+        matches = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not matches:
+            raise UserError(f"{text}: no images found")
+        return ImageFiles(image_inputs(matches), text, log)
     raise UserError(f"{text}: no such file, folder, device or URL")
 
 
-def _images(paths: list[Path], source: str) -> list[Path]:
-    found = [p for p in paths if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    if not found:
-        raise UserError(f"{source}: no images found")
-    return found
+def image_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Files as given and folders as their images (sorted), each with a unique name: its path relative to
+    the folder all of them share (so `a/x.png` and `b/x.png` stay apart in overlays). A missing path, an
+    empty folder or no image at all is an error."""
+    files: list[Path] = []
+    for item in paths:
+        if item.is_dir():
+            found = list_images(item)
+            if not found:
+                raise UserError(f"{item}: no images in this folder")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        elif not item.exists():
+            raise UserError(f"{item}: no such file or folder")
+    files = list(dict.fromkeys(p.absolute() for p in files))
+    if not files:
+        raise UserError(f"{' '.join(map(str, paths)) or 'inputs'}: no images found")
+    base = Path(os.path.commonpath([p.parent for p in files]))
+    return [(p, str(p.relative_to(base))) for p in files]

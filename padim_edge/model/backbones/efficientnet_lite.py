@@ -15,8 +15,6 @@ from torch import nn
 
 # (repeats, kernel, stride, expand, out_channels) per stage, EfficientNet-B0/Lite0.
 _STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112))
-# Index of the last block of the stages at strides 4, 8 and 16 (24, 40 and 112 channels).
-_TAPS = (2, 4, 10)
 _BN_EPS = 1e-3
 
 
@@ -65,12 +63,12 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0Trunk(nn.Module):
-    """Stem and blocks 0-10 of EfficientNet-Lite0; forward returns the stride 4/8/16 stage outputs."""
+    """Stem and blocks 0-10 of EfficientNet-Lite0; forward returns the outputs of the tapped blocks
+    (`blocks.N`), in order, and stops after the last one."""
 
-    channels = (24, 40, 112)
-
-    def __init__(self) -> None:
+    def __init__(self, taps: tuple[str, ...]) -> None:
         super().__init__()
+        self.tap_index = tuple(int(t.split(".")[1]) for t in taps)
         self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
         blocks, cin = [], 32
@@ -83,13 +81,13 @@ class EfficientNetLite0Trunk(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = F.relu6(self._bn0(self._conv_stem(x)))
         taps = []
-        for i, block in enumerate(self._blocks):
+        for i, block in enumerate(self._blocks[: self.tap_index[-1] + 1]):
             x = block(x)
-            if i in _TAPS:
+            if i in self.tap_index:
                 taps.append(x)
         return taps
 
 
-def efficientnet_lite0() -> EfficientNetLite0Trunk:
-    """EfficientNet-Lite0 through its stride-16 stage: 24/40/112 channels."""
-    return EfficientNetLite0Trunk()
+def efficientnet_lite0(taps: tuple[str, ...]) -> EfficientNetLite0Trunk:
+    """EfficientNet-Lite0 through its stride-16 stage (blocks 0-10)."""
+    return EfficientNetLite0Trunk(taps)

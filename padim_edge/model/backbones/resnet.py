@@ -66,10 +66,18 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
 
 
 class ResNetTrunk(nn.Module):
-    """Stem and layer1-3 of a torchvision ResNet; forward returns the three stage outputs."""
+    """Stem and layer1-3 of a torchvision ResNet; forward returns the outputs of the tapped layers
+    (`layer1`..`layer3`), in order, and stops after the last one."""
 
-    def __init__(self, block: type[BasicBlock | Bottleneck], depths: tuple[int, int, int], width: int = 64):
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        depths: tuple[int, int, int],
+        taps: tuple[str, ...],
+        width: int = 64,
+    ):
         super().__init__()
+        self.taps = tuple(taps)
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -83,20 +91,24 @@ class ResNetTrunk(nn.Module):
                 cin = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
-        self.channels = tuple(p * block.expansion for p in (64, 128, 256))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        f1 = self.layer1(x)
-        f2 = self.layer2(f1)
-        return [f1, f2, self.layer3(f2)]
+        taps = []
+        for name in ("layer1", "layer2", "layer3"):
+            x = getattr(self, name)(x)
+            if name in self.taps:
+                taps.append(x)
+                if len(taps) == len(self.taps):
+                    break
+        return taps
 
 
-def resnet18() -> ResNetTrunk:
+def resnet18(taps: tuple[str, ...]) -> ResNetTrunk:
     """ResNet-18 through layer3: 64/128/256 channels at strides 4/8/16."""
-    return ResNetTrunk(BasicBlock, (2, 2, 2))
+    return ResNetTrunk(BasicBlock, (2, 2, 2), taps)
 
 
-def wide_resnet50_2() -> ResNetTrunk:
+def wide_resnet50_2(taps: tuple[str, ...]) -> ResNetTrunk:
     """Wide-ResNet-50-2 through layer3: 256/512/1024 channels at strides 4/8/16."""
-    return ResNetTrunk(Bottleneck, (3, 4, 6), width=128)
+    return ResNetTrunk(Bottleneck, (3, 4, 6), taps, width=128)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from padim_edge.errors import UserError
-from padim_edge.runtime.backends.base import Backend
+from padim_edge.runtime.backends.base import Backend, BackendUnavailable
+
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
 
 
 def open_backend(
@@ -14,7 +16,8 @@ def open_backend(
     """An onnxruntime backend for `.onnx`, a TensorRT one for `.engine`/`.plan`.
 
     `spinning=False` stops onnxruntime's idle intra-op threads from busy-waiting: right for pipelines whose
-    other threads (decode, pre-processing) need the cores between inferences.
+    other threads (decode, pre-processing) need the cores between inferences. Where onnxruntime's TensorRT
+    provider is used, its engine and timing caches go to `.ort-trt-cache/` beside the model.
     """
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
@@ -23,10 +26,20 @@ def open_backend(
 
         return TensorRTBackend(path)
     if path.suffix != ".onnx":
-        raise UserError(f"{path}: unknown model type (expected .onnx or .engine)")
-    from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
+        raise UserError(f"{path}: unknown model type (expected {', '.join(MODEL_SUFFIXES)})")
+    import onnxruntime as ort
 
-    return OnnxRuntimeBackend(path, providers, threads, spinning=spinning)
+    from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
+    from padim_edge.runtime.backends.ort_tensorrt import PROVIDER, ort_tensorrt_options
+
+    chosen = choose_providers(ort.get_available_providers(), providers)
+    options = None
+    if PROVIDER in chosen:
+        from padim_edge.contract.metadata import read_onnx_metadata
+
+        info = read_onnx_metadata(path)
+        options = ort_tensorrt_options(path.parent / ".ort-trt-cache", info.input_hw)
+    return OnnxRuntimeBackend(path, chosen, threads, options, spinning=spinning)
 
 
-__all__ = ["Backend", "open_backend"]
+__all__ = ["Backend", "BackendUnavailable", "open_backend"]

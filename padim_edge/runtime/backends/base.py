@@ -1,4 +1,4 @@
-"""The interface every inference backend implements (onnxruntime, TensorRT)."""
+"""The interface every inference backend implements (onnxruntime, TensorRT, a Triton server)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from padim_edge.runtime.model_info import ModelInfo
+from padim_edge.contract.metadata import ModelInfo
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot score frames right now (a server down), but may again later: the frames of this
+    call are counted as missed and the pipeline goes on."""
 
 
 class Backend(ABC):
-    """Runs the exported graph: uint8 BGR frames [N, S, S, 3] -> (maps [N, S, S], scores [N]), float32."""
+    """Runs the exported graph: uint8 BGR frames [N, H, W, 3] -> (maps [N, H, W], scores [N]), float32."""
 
     info: ModelInfo
     #: Largest batch one call accepts (a TensorRT profile's max); None when unbounded.
@@ -18,7 +23,7 @@ class Backend(ABC):
 
     @abstractmethod
     def infer(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score a prepared batch; frames must already be resized/cropped to the model's input size."""
+        """Score a prepared batch; frames must already be placed on the model's H x W input."""
 
     def describe(self) -> str:
         """One line naming the backend and its device, for logs and benchmarks."""

@@ -1,9 +1,9 @@
 """onnxruntime's TensorRT execution provider: TensorRT speed from the `.onnx` itself, no separate build step.
 
 onnxruntime builds the engine on first use and keeps it in a cache directory, so later starts are fast.
-Pass the result as `provider_options` to `OnnxRuntimeBackend`, with providers
-["TensorrtExecutionProvider", "CUDAExecutionProvider"]. Needs onnxruntime-gpu built with TensorRT
-(Jetson: the Jetson Zoo wheels).
+`open_backend` passes these options whenever the TensorRT provider is chosen (`--provider
+TensorrtExecutionProvider`, or by default where onnxruntime-gpu has it), with the engine cache in
+`.ort-trt-cache/` beside the model. Needs onnxruntime-gpu built with TensorRT (Jetson: the Jetson Zoo wheels).
 
 The provider has no per-layer precision: `fp16` runs the whole graph in fp16, the Mahalanobis head
 included, whose squared distances overflow fp16 on strong anomalies (scores become inf). Keep fp32 here,
@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from padim_edge.contract.names import INPUT
+
 PROVIDER = "TensorrtExecutionProvider"
 
 
 def ort_tensorrt_options(
     cache_dir: Path,
-    input_size: int,
+    input_hw: tuple[int, int],
     batch: tuple[int, int, int] = (1, 1, 8),
     fp16: bool = False,
     workspace_mib: int | None = None,
-    input_name: str = "frames",
+    input_name: str = INPUT,
 ) -> dict[str, dict[str, str]]:
     """`provider_options` for the TensorRT provider: engine and timing caches in `cache_dir`, one batch profile.
 
@@ -31,7 +33,7 @@ def ort_tensorrt_options(
     rebuilds the engine whenever a larger batch arrives.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    shape = f"x{input_size}x{input_size}x3"
+    shape = f"x{input_hw[0]}x{input_hw[1]}x3"
     options = {
         "trt_fp16_enable": str(fp16),
         "trt_engine_cache_enable": "True",

@@ -15,38 +15,12 @@ from types import ModuleType
 
 import numpy as np
 
+from padim_edge.accel.cuda_binding import open_binding
+from padim_edge.accel.tensorrt import import_tensorrt, this_machine
+from padim_edge.contract.engine_record import EngineRecord, check_engine, read_record
+from padim_edge.contract.metadata import parse_metadata
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends.base import Backend
-from padim_edge.runtime.cuda_binding import CudaBinding, open_binding
-from padim_edge.runtime.engine_record import EngineRecord, Machine, check_engine, read_record
-from padim_edge.runtime.model_info import parse_metadata
-
-MIN_TENSORRT = 10
-TENSORRT_MISSING = (
-    "TensorRT's Python package is not installed: on x86_64 `pip install tensorrt-cu12` (NVIDIA's wheels; "
-    "tensorrt-cu13 for CUDA 13); on Jetson it comes with JetPack (`sudo apt install python3-libnvinfer`), "
-    "so create the venv with `python3 -m venv --system-site-packages`"
-)
-
-
-def import_tensorrt() -> ModuleType:
-    """The `tensorrt` module, or a one-line UserError saying how to install it."""
-    try:
-        import tensorrt
-    except ModuleNotFoundError as exc:
-        if exc.name != "tensorrt":
-            raise UserError(f"TensorRT does not load ({exc}); reinstall it") from None
-        raise UserError(TENSORRT_MISSING) from None
-    except (ImportError, OSError) as exc:  # the module is there but a library (libnvinfer) is not
-        raise UserError(f"TensorRT does not load ({str(exc).splitlines()[0]}); reinstall it") from None
-    if int(tensorrt.__version__.split(".")[0]) < MIN_TENSORRT:
-        raise UserError(f"TensorRT {tensorrt.__version__} found; padim-edge needs TensorRT {MIN_TENSORRT} or newer")
-    return tensorrt
-
-
-def this_machine(trt: ModuleType, cuda: CudaBinding) -> Machine:
-    """The facts an engine is tied to, for this process's TensorRT and GPU 0."""
-    return Machine(trt.__version__, cuda.device.name, cuda.device.compute_capability)
 
 
 class TensorRTBackend(Backend):
@@ -79,13 +53,12 @@ class TensorRTBackend(Backend):
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        outputs = list(self.info.export.get("outputs", {}))  # anomaly_map, score
+        outputs = list(self.info.export.outputs)  # anomaly_map, score
         if inputs != [self.record.input_name] or sorted(set(names) - set(inputs)) != sorted(outputs):
             raise UserError(f"{path}: engine tensors {names} are not those of a padim-edge model")
         self.input_name, self.output_names = inputs[0], outputs
         self._profile = [shape[0] for shape in self.engine.get_tensor_profile_shape(self.input_name, 0)]
-        size = self.info.input_size
-        self.context.set_input_shape(self.input_name, (self._profile[2], size, size, 3))
+        self.context.set_input_shape(self.input_name, (self._profile[2], *self.info.input_hw, 3))
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, int] = {}
         for name in names:  # sized once, for the profile's max batch
@@ -110,15 +83,14 @@ class TensorRTBackend(Backend):
 
     def _set_batch(self, n: int) -> None:
         if n != self._batch:
-            size = self.info.input_size
-            self.context.set_input_shape(self.input_name, (n, size, size, 3))
+            self.context.set_input_shape(self.input_name, (n, *self.info.input_hw, 3))
             self._batch = n
 
     def infer(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(frames)
-        size = self.info.input_size
-        if frames.dtype != np.uint8 or frames.shape[1:] != (size, size, 3):
-            raise UserError(f"expected uint8 frames [N, {size}, {size}, 3], got {frames.dtype} {list(frames.shape)}")
+        h, w = self.info.input_hw
+        if frames.dtype != np.uint8 or frames.shape[1:] != (h, w, 3):
+            raise UserError(f"expected uint8 frames [N, {h}, {w}, 3], got {frames.dtype} {list(frames.shape)}")
         low = 1 if self._graph is not None else self._profile[0]
         if not low <= n <= self.max_batch:
             raise UserError(f"{self.path}: batch {n} outside the engine's range {low}..{self.max_batch}")

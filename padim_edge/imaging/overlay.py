@@ -30,3 +30,15 @@ def overlay_heatmap(
     levels = np.rint(np.clip((amap - vmin) / span, 0.0, 1.0) * 255.0).astype(np.uint8)
     heat = cv2.applyColorMap(levels, cv2.COLORMAP_JET)
     return cv2.addWeighted(image_bgr, 1.0 - alpha, heat, alpha, 0.0)
+
+
+def verdict_overlay(
+    image_bgr: np.ndarray, amap: np.ndarray, threshold: float | None, verdict: str, value: float
+) -> np.ndarray:
+    """`threshold_overlay` with the verdict and the (normalised) score written in the corner, red for NG."""
+    out = threshold_overlay(image_bgr, amap, threshold)
+    scale = max(0.4, min(out.shape[:2]) / 800)
+    color = (0, 0, 255) if verdict == "NG" else (0, 200, 0)
+    origin = (int(10 * scale), int(30 * scale))
+    cv2.putText(out, f"{verdict} {value:.2f}", origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, max(1, round(2 * scale)))
+    return out

@@ -10,18 +10,24 @@ Torch-free and TensorRT-free: plain JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from padim_edge.config import atomic_write
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from padim_edge.contract.files import atomic_write
+from padim_edge.contract.schema import validation_message
 from padim_edge.errors import UserError
 
 RECORD_FORMAT = 1
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+Shape = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=4, max_length=4)]
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(BaseModel):
     """What a serialised engine is tied to."""
+
+    model_config = _STRICT
 
     tensorrt: str
     gpu: str
@@ -31,48 +37,51 @@ class Machine:
         return f"TensorRT {self.tensorrt} on {self.gpu} (compute capability {self.compute_capability})"
 
 
-@dataclass
-class EngineRecord:
+class EngineRecord(BaseModel):
     """Build facts and model description of one engine file."""
 
+    model_config = _STRICT
+
     machine: Machine
-    precision: str
+    precision: Literal["fp32", "fp16", "int8"]
     input_name: str
-    #: Input shapes of the optimisation profile: "min", "opt", "max" -> [N, S, S, 3].
-    profile: dict[str, list[int]]
+    #: Input shapes of the optimisation profile: "min", "opt", "max" -> [N, H, W, 3].
+    profile: dict[Literal["min", "opt", "max"], Shape]
     onnx_path: str
-    onnx_sha256: str
-    #: The padim-edge metadata JSON of the source ONNX (see runtime.model_info).
-    onnx_metadata: dict
-    engine_bytes: int
-    engine_sha256: str
-    fp32_layers: list[str] = field(default_factory=list)
-    dla_core: int | None = None
+    onnx_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    #: The padim-edge metadata document of the source ONNX (contract.metadata).
+    onnx_metadata: dict[str, Any]
+    engine_bytes: Annotated[int, Field(ge=1)]
+    engine_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    fp32_layers: list[str] = Field(default_factory=list)
+    dla_core: Annotated[int, Field(ge=0)] | None = None
     built_with: str = "padim-edge build"
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
     created: str = ""
-    format_version: int = RECORD_FORMAT
+    format_version: Literal[1] = RECORD_FORMAT
 
     @property
     def max_batch(self) -> int:
         return self.profile["max"][0]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        return json.dumps(self.model_dump(), indent=2)
 
     @classmethod
     def from_json(cls, text: str, source: str) -> EngineRecord:
-        """Parse a record; anything malformed is a UserError naming `source`."""
+        """Parse a record; anything malformed, or another format version, is a UserError naming `source`."""
         try:
             data = json.loads(text)
-            if data.get("format_version") != RECORD_FORMAT:
-                raise UserError(f"{source}: unknown engine record format {data.get('format_version')!r}")
-            known = {f.name for f in fields(cls)}
-            data = {k: v for k, v in data.items() if k in known}
-            data["machine"] = Machine(**data["machine"])
-            return cls(**data)
-        except (json.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
-            raise UserError(f"{source}: not a valid engine record ({type(exc).__name__}: {exc})") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{source}: not a valid engine record (invalid JSON: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: not a valid engine record (not a JSON object)")
+        if data.get("format_version") != RECORD_FORMAT:
+            raise UserError(f"{source}: unknown engine record format {data.get('format_version')!r}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise UserError(f"{source}: not a valid engine record: {validation_message(exc)}") from None
 
 
 def record_path(engine: Path) -> Path:

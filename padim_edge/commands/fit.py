@@ -1,0 +1,94 @@
+"""`padim-edge fit`: per-position Gaussians on good images, saved as a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from padim_edge.commands.options import MAX_BATCH, DataRoot, Dataset, Quiet
+from padim_edge.errors import UserError
+
+if TYPE_CHECKING:
+    from padim_edge.fit import FitOptions
+
+
+def fit_category(
+    category: str, dataset: str, data_root: Path | None, out: Path, options: FitOptions, limit: int | None = None
+) -> None:
+    """Load `dataset`/`category`, fit it into `out` (checked writable first), and say what was written."""
+    from padim_edge.contract.files import check_output_folder
+    from padim_edge.data import data_root as resolve_root
+    from padim_edge.data import load_dataset
+    from padim_edge.fit import fit
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    check_output_folder(out.absolute().parent, "--out")
+    options.check()
+    root = resolve_root(data_root, dataset)
+    split = load_dataset(dataset, root, category, limit)
+    config = fit(split, out, options, root)
+    h, w = config.input_hw
+    typer.echo(
+        f"fitted {config.backbone} d={config.d} at {h}x{w} ({config.resize_mode}) on {config.n_train} images "
+        f"(threshold {config.threshold}) -> {out}"
+    )
+
+
+def parse_layers(text: str | None) -> tuple[str, ...] | None:
+    """`--layers blocks.2,blocks.4,blocks.10` (checked against the backbone later)."""
+    if text is None:
+        return None
+    layers = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not layers:
+        raise UserError(f"--layers {text!r}: expected comma-separated tap names, e.g. layer1,layer2,layer3")
+    return layers
+
+
+def fit(
+    category: Annotated[str, typer.Option(help="Category folder (MVTec, folder), or mono/poly for ELPV.")],
+    data_root: DataRoot = None,
+    dataset: Dataset = "mvtec",
+    backbone: Annotated[str, typer.Option(help="efficientnet_lite0, resnet18 or wide_resnet50_2.")] = (
+        "efficientnet_lite0"
+    ),
+    weights: Annotated[
+        str, typer.Option(help="'default' (packaged/official ImageNet), a torchvision .pth, or 'random'.")
+    ] = "default",
+    d: Annotated[Optional[int], typer.Option("-d", min=1, help="Channels kept (default per backbone).")] = None,
+    layers: Annotated[Optional[str], typer.Option(help="Feature taps, comma-separated (default per backbone).")] = None,
+    pooling: Annotated[int, typer.Option(min=1, max=9, help="Local average of the features (1: none).")] = 1,
+    input_size: Annotated[
+        str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
+    ] = "224",
+    resize_mode: Annotated[str, typer.Option(help="stretch, letterbox or crop (see docs/choices.md).")] = "stretch",
+    holdout: Annotated[float, typer.Option(help="Fraction of good images held out for the threshold.")] = 0.1,
+    threshold_quantile: Annotated[float, typer.Option(help="Quantile of held-out scores = threshold.")] = 0.99,
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 16,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the channel selection and hold-out split.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(min=2, help="Use at most N train and N test images.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/CATEGORY).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically)."""
+    from padim_edge.fit import FitOptions
+    from padim_edge.imaging.geometry import Geometry, parse_input_size
+
+    Geometry(32, 32, resize_mode)  # validates the mode before any image is read
+    options = FitOptions(
+        backbone=backbone,
+        weights=weights,
+        d=d,
+        layers=parse_layers(layers),
+        pooling=pooling,
+        input_size=parse_input_size(input_size),
+        resize_mode=resize_mode,
+        holdout=holdout,
+        threshold_quantile=threshold_quantile,
+        batch_size=batch_size,
+        seed=seed,
+        show_progress=not quiet,
+    )
+    fit_category(category, dataset, data_root, out or Path("runs") / category, options, limit)

@@ -1,0 +1,86 @@
+"""What `predict` and `run` share: one pipeline run to its end under Ctrl-C/SIGTERM handling, and the exit
+code its summary calls for."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+import typer
+
+from padim_edge.errors import UserError
+
+if TYPE_CHECKING:
+    from padim_edge.runtime.outputs import Sink, StatusLine
+    from padim_edge.runtime.predictor import Predictor
+    from padim_edge.runtime.sources import Source
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set `received` (no locks: safe in a handler); a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.received = ""
+        self._previous: dict = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def score_source(
+    source: Source,
+    predictor: Predictor,
+    sinks: list[Sink],
+    status: StatusLine,
+    batch: int = 1,
+    max_frames: int | None = None,
+    window: bool = False,
+) -> dict:
+    """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary."""
+    from padim_edge.runtime.outputs import Outputs, Window
+    from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
+
+    if window:
+        sinks = [*sinks, Window(lambda: pipeline.request_stop("window closed"), status.log)]
+    outputs = Outputs(sinks, predictor.threshold)
+    pipeline = Pipeline(source, predictor, outputs, PipelineOptions(batch, max_frames, outputs.needs_images))
+    with StopSignals() as signals:
+
+        def poll() -> None:
+            if signals.received:
+                pipeline.request_stop(signals.received)
+            status.update(pipeline.snapshot())
+
+        try:
+            summary = pipeline.run(poll, interval=0.25)
+        finally:
+            status.clear()
+    summary["signal"] = signals.received
+    return summary
+
+
+def exit_for(summary: dict) -> None:
+    """Exit 130 after Ctrl-C; 2 when inputs could not be read or nothing was scored; 1 when frames were
+    missed (a server down); otherwise return (exit 0)."""
+    if summary["signal"] == "SIGINT":
+        raise typer.Exit(130)
+    total = summary["frames"] + summary["failed"] + summary["missed"]
+    if summary["failed"]:
+        raise UserError(f"{summary['failed']} of {total} inputs could not be read (see the lines above)")
+    if summary["frames"] == 0 and not summary["signal"]:
+        raise UserError(f"{summary['source']}: no frame was scored ({summary['stopped_by']})")
+    if summary["missed"]:
+        typer.echo(f"error: {summary['missed']} of {total} frames missed: the backend was unavailable", err=True)
+        raise typer.Exit(1)

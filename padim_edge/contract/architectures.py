@@ -1,0 +1,78 @@
+"""What the contract needs to know of each backbone, without torch: its feature taps and normalisation.
+
+A tap is a module output the embedding can read, named as in the backbone's state dict (torchvision's
+`layer1`..`layer3` for ResNets, `blocks.N` for EfficientNet-Lite0), with its channel count and stride.
+`padim_edge.model.backbones` pairs each entry with a PyTorch constructor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Tap:
+    """One feature map the embedding can read."""
+
+    channels: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A backbone's taps (in forward order), default taps and d, and its RGB input normalisation."""
+
+    taps: dict[str, Tap]
+    default_taps: tuple[str, ...]
+    default_d: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+# EfficientNet-Lite0 blocks 0..10 (the trunk stops after the stride-16 stage).
+_LITE0_BLOCKS = (
+    (16, 2),
+    (24, 4),
+    (24, 4),
+    (40, 8),
+    (40, 8),
+    (80, 16),
+    (80, 16),
+    (80, 16),
+    (112, 16),
+    (112, 16),
+    (112, 16),
+)
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "efficientnet_lite0": Architecture(
+        taps={f"blocks.{i}": Tap(c, s) for i, (c, s) in enumerate(_LITE0_BLOCKS)},
+        default_taps=("blocks.2", "blocks.4", "blocks.10"),
+        default_d=100,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+    ),
+    "resnet18": Architecture(
+        taps={"layer1": Tap(64, 4), "layer2": Tap(128, 8), "layer3": Tap(256, 16)},
+        default_taps=("layer1", "layer2", "layer3"),
+        default_d=100,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ),
+    "wide_resnet50_2": Architecture(
+        taps={"layer1": Tap(256, 4), "layer2": Tap(512, 8), "layer3": Tap(1024, 16)},
+        default_taps=("layer1", "layer2", "layer3"),
+        default_d=550,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ),
+}
+
+
+def tap_channels(backbone: str, taps: list[str] | tuple[str, ...]) -> int:
+    """Channels of the concatenated taps."""
+    arch = ARCHITECTURES[backbone]
+    return sum(arch.taps[t].channels for t in taps)
