@@ -1,38 +1,84 @@
-"""Shared fixtures: the real MVTec screw data and a model fitted and exported on it once per session."""
+"""Shared fixtures, all on real images.
+
+Generic tests use the ELPV package's solar cells (installed with the project, so a fresh clone runs them):
+two real cells side by side make a 600x300 frame, so the model they fit is not square. Tests tied to the
+MVTec AD copies in ../shared/data/mvtec skip with a reason where those are absent.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 SHARED_MVTEC = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec"
+CELLS_INPUT = 128  # the cells model's shorter side: small, so the session's fit and export take seconds
+
+
+def side_by_side(left: Path, right: Path) -> np.ndarray:
+    """Two images next to each other, the right one resized to the left one's height."""
+    a, b = cv2.imread(str(left)), cv2.imread(str(right))
+    b = cv2.resize(b, (round(b.shape[1] * a.shape[0] / b.shape[0]), a.shape[0]))
+    return np.concatenate([a, b], axis=1)
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
 
 
 @pytest.fixture(scope="session")
 def mvtec_root() -> Path:
-    """The real MVTec AD data in ../shared/data/mvtec beside the repo; skips the test when absent."""
+    """The real MVTec AD data beside the repository; skips the test when absent."""
     if not SHARED_MVTEC.is_dir():
-        pytest.skip(f"real MVTec AD data not found at {SHARED_MVTEC}")
+        pytest.skip(f"dataset-specific test: MVTec AD data not found at {SHARED_MVTEC}")
     return SHARED_MVTEC
 
 
 @pytest.fixture(scope="session")
-def screw_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """efficientnet_lite0 (real ImageNet weights) fitted on all screw training images with the defaults."""
-    if not SHARED_MVTEC.is_dir():
-        pytest.skip(f"real MVTec AD data not found at {SHARED_MVTEC}")
+def cells_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `folder`-layout dataset `cells` of real ELPV mono cells in pairs (600x300 frames): 32 training
+    pairs of good cells; a test set of 10 good pairs and 10 pairs with one defective cell, left or right."""
+    from padim_edge.data import load_dataset
+
+    split = load_dataset("elpv", None, "mono")
+    goods = [s.path for s in split.train]
+    test_goods = [s.path for s in split.test if s.label == 0]
+    defects = [s.path for s in split.test if s.label == 1]
+    root = tmp_path_factory.mktemp("cells")
+    for i in range(32):
+        write_png(root / "cells" / "good" / f"{i:03d}.png", side_by_side(goods[2 * i], goods[2 * i + 1]))
+    for i in range(10):
+        write_png(root / "cells" / "test" / "good" / f"{i:03d}.png", side_by_side(test_goods[i], test_goods[i + 10]))
+        pair = (defects[i], test_goods[20 + i]) if i % 2 else (test_goods[20 + i], defects[i])
+        write_png(root / "cells" / "test" / "defect" / f"{i:03d}.png", side_by_side(*pair))
+    return root
+
+
+@pytest.fixture(scope="session")
+def cells_run(tmp_path_factory: pytest.TempPathFactory, cells_root: Path) -> Path:
+    """Lite0 (packaged ImageNet weights) fitted on the cell pairs: a 128x256 model."""
     from padim_edge.data import load_dataset
     from padim_edge.fit import FitOptions, fit
 
-    out = tmp_path_factory.mktemp("screw_run")
-    fit(load_dataset("mvtec", SHARED_MVTEC, "screw"), out, FitOptions(show_progress=False), SHARED_MVTEC)
+    out = tmp_path_factory.mktemp("runs") / "cells"
+    split = load_dataset("folder", cells_root, "cells")
+    fit(split, out, FitOptions(input_size=CELLS_INPUT, show_progress=False), cells_root)
     return out
 
 
 @pytest.fixture(scope="session")
-def screw_onnx(screw_run: Path) -> Path:
-    """The screw run exported to ONNX (float32 statistics)."""
+def cells_model(cells_run: Path) -> Path:
+    """The cells run exported to ONNX (float32 statistics)."""
     from padim_edge.export.onnx_graph import export_run
 
-    return export_run(screw_run).path
+    return export_run(cells_run).path
+
+
+@pytest.fixture(scope="session")
+def cell_frames(cells_root: Path) -> list[Path]:
+    """The cells test frames, good ones first."""
+    return sorted((cells_root / "cells" / "test").glob("*/*.png"), key=lambda p: (p.parent.name != "good", p.name))
