@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -32,27 +33,46 @@ for name, command in (
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code. User errors become one `error:` line on stderr and exit code 2,
-    never a traceback; so do failures of the file system (a full disk, a file that vanished)."""
+    never a traceback; so do failures of the file system (a full disk, a file that vanished). Python
+    warnings (a skipped training image) are one `warning:` line each."""
     from padim_edge.errors import UserError
 
     command = typer.main.get_command(app)
-    try:
-        code = command.main(args=argv, standalone_mode=False, prog_name="padim-edge")
-    except UserError as exc:
-        return _fail(str(exc))
-    except typer.TyperException as exc:  # bad flag, missing option, bad value
-        return _fail(exc.format_message())
-    except typer.Exit as exc:
-        return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        return 130
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or exc}")
-    except MemoryError:
-        return _fail("out of memory (a smaller --batch, input size or d needs less)")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            check_environment()
+            code = command.main(args=argv, standalone_mode=False, prog_name="padim-edge")
+        except UserError as exc:
+            return _fail(str(exc))
+        except typer.TyperException as exc:  # bad flag, missing option, bad value
+            return _fail(exc.format_message())
+        except typer.Exit as exc:
+            return exc.exit_code
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("aborted", err=True)
+            return 130
+        except SystemExit as exc:  # typer's own exit, e.g. 1 when stdout is a closed pipe (`| head`)
+            return exc.code if isinstance(exc.code, int) else 1
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _fail(f"{where}{exc.strerror or exc}")
+        except MemoryError:
+            return _fail("out of memory (a smaller --batch, input size or d needs less)")
     return code if isinstance(code, int) else 0
+
+
+def check_environment() -> None:
+    """Refuse a malformed PADIM_EDGE_* setting once, up front, rather than on every image or frame."""
+    from padim_edge.imaging.decode import max_pixels
+    from padim_edge.runtime.stream_policy import RetryPolicy
+
+    max_pixels()
+    RetryPolicy.from_env()
+
+
+def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 def _fail(message: str) -> int:

@@ -31,18 +31,20 @@ def export(
     quiet: Quiet = False,
 ) -> None:
     """Export one ONNX graph (pre-processing, backbone, Mahalanobis head, blur, score); fits first if needed."""
-    from padim_edge.contract.files import check_output_file
+    from padim_edge.contract.files import check_output_file, clean_stale
     from padim_edge.model.run_dir import is_fitted
 
     if run_dir is None and category is None:
         raise UserError("give a RUN_DIR or --category")
     run_dir = run_dir or Path("runs") / str(category)
+    fitted = is_fitted(run_dir)
+    if not fitted and category is None:
+        raise UserError(f"{run_dir}: not a fitted run (pass --category to fit it first)")
     out = check_output_file(out or run_dir / "model.onnx", "--out")
     if int8:
         check_output_file(out.with_name(out.stem + ".int8.onnx"), "--int8")
-    if not is_fitted(run_dir):
-        if category is None:
-            raise UserError(f"{run_dir}: not a fitted run (pass --category to fit it first)")
+    clean_stale(out.parent)  # what a killed export left there
+    if not fitted:
         from padim_edge.commands.fit import fit_category
         from padim_edge.fit import FitOptions
 

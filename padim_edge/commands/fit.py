@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 def fit_category(
     category: str, dataset: str, data_root: Path | None, out: Path, options: FitOptions, limit: int | None = None
 ) -> None:
-    """Load `dataset`/`category`, fit it into `out` (checked writable first), and say what was written."""
-    from padim_edge.contract.files import check_output_folder
+    """Load `dataset`/`category`, fit it into `out`, and say what was written. Before any image is read,
+    `out`'s folder is checked writable and what a killed fit or export left there is removed."""
+    from padim_edge.contract.files import check_output_folder, clean_stale
     from padim_edge.data import data_root as resolve_root
     from padim_edge.data import load_dataset
     from padim_edge.fit import fit
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    check_output_folder(out.absolute().parent, "--out")
+    check_output_folder(out.absolute().parent, "--out", shown=out)
+    clean_stale(out.absolute().parent)
     options.check()
     root = resolve_root(data_root, dataset)
     split = load_dataset(dataset, root, category, limit)

@@ -29,9 +29,10 @@ def predict(
     from padim_edge.contract.files import check_output_folder
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.outputs import JsonLines, OverlayFolder, StatusLine, Table
-    from padim_edge.runtime.predictor import Predictor
+    from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import ImageFiles, image_inputs
 
+    check_threshold(threshold)
     files = image_inputs(inputs)
     if overlay_dir:
         check_output_folder(overlay_dir, "--overlay-dir")
@@ -42,7 +43,7 @@ def predict(
         sinks = [JsonLines(Path("-")) if as_json else Table()]
         if overlay_dir:
             sinks.append(OverlayFolder(overlay_dir))
-        source = ImageFiles(files, " ".join(map(str, inputs)), status.log)
+        source = ImageFiles(files, " ".join(map(str, inputs)))
         summary = score_source(source, predictor, sinks, status, batch=batch)
     finally:
         backend.close()

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from padim_edge.commands.options import MAX_BATCH, Model, Threads, Threshold
+from padim_edge.runtime.stream_policy import MAX_RETRIES
 
 SOURCE_HELP = (
     "Camera index (0), V4L2 device (/dev/video0), video file, rtsp:// or http(s):// URL, "
@@ -35,8 +36,9 @@ def run(
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
     max_retries: Annotated[
-        int, typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever).")
-    ] = 10,
+        int,
+        typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever)."),
+    ] = MAX_RETRIES,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
@@ -44,27 +46,32 @@ def run(
     Live sources keep only the newest frames when inference falls behind (dropped frames are counted);
     files, folders and remote video files are processed completely, in order. A live source that stops is
     reconnected with backoff, at most --max-retries times per outage. Ctrl-C or SIGTERM stops cleanly,
-    flushing every output; the exit code is then 130 after Ctrl-C and 0 after SIGTERM. Exit 2 when inputs
-    could not be read or no frame was scored.
+    flushing every output. Exit codes (docs/reliability.md): 0; 1 when frames were missed (a backend
+    unavailable, a live source lost for good); 2 when inputs could not be read or no frame was scored;
+    130 after Ctrl-C.
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.outputs import JsonLines, OverlayVideo, RejectSaver, StatusLine
-    from padim_edge.runtime.predictor import Predictor
+    from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import open_source
+    from padim_edge.runtime.stream_policy import RetryPolicy
 
-    for path, flag in ((results, "--results"), (overlay_video, "--overlay-video"), (summary_json, "--summary-json")):
-        if path is not None and str(path) != "-":
+    check_threshold(threshold)
+    if results is not None and str(results) != "-":
+        check_output_file(results, "--results")
+    for path, flag in ((overlay_video, "--overlay-video"), (summary_json, "--summary-json")):
+        if path is not None:
             check_output_file(path, flag)
     if save_ng:
         check_output_folder(save_ng, "--save-ng")
     status = StatusLine()
-    backend = open_backend(model, provider, threads, spinning=False)
+    stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
     try:
-        predictor = Predictor(backend, threshold)
-        stream = open_source(source, log=status.log, max_retries=max_retries)
+        backend = open_backend(model, provider, threads, spinning=False)
         try:
+            predictor = Predictor(backend, threshold)
             sinks = []
             if results:
                 sinks.append(JsonLines(results))
@@ -74,12 +81,12 @@ def run(
                 sinks.append(OverlayVideo(overlay_video, stream.fps))
             summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
         finally:
-            stream.close()
+            backend.close()
     finally:
-        backend.close()
+        stream.close()
     typer.echo(format_summary(summary), err=str(results) == "-")
     if summary_json:
-        atomic_write(summary_json, json.dumps(summary, indent=2) + "\n")
+        atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     exit_for(summary)
 
 
@@ -95,5 +102,6 @@ def format_summary(summary: dict) -> str:
         head += f"\n{s['reconnects']} reconnects, {s['gap_s']:.1f} s without a stream"
     rows = [f"{'stage (ms)':<20}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"]
     for name, stat in s["latency_ms"].items():
-        rows.append(f"{name:<20}" + "".join(f"{stat[k]:>9.1f}" for k in ("p50", "p90", "p99", "max")))
+        cells = ("-" if stat[k] is None else f"{stat[k]:.1f}" for k in ("p50", "p90", "p99", "max"))
+        rows.append(f"{name:<20}" + "".join(f"{cell:>9}" for cell in cells))
     return "\n".join([head, f"backend: {s['backend']}, mean batch {s['mean_batch']}", *rows])

@@ -55,7 +55,8 @@ def score_source(
     if window:
         sinks = [*sinks, Window(lambda: pipeline.request_stop("window closed"), status.log)]
     outputs = Outputs(sinks, predictor.threshold)
-    pipeline = Pipeline(source, predictor, outputs, PipelineOptions(batch, max_frames, outputs.needs_images))
+    options = PipelineOptions(batch, max_frames, outputs.needs_images)
+    pipeline = Pipeline(source, predictor, outputs, options, log=status.log)
     with StopSignals() as signals:
 
         def poll() -> None:
@@ -72,15 +73,20 @@ def score_source(
 
 
 def exit_for(summary: dict) -> None:
-    """Exit 130 after Ctrl-C; 2 when inputs could not be read or nothing was scored; 1 when frames were
-    missed (a server down); otherwise return (exit 0)."""
+    """The exit code a run's summary calls for (docs/reliability.md): 130 after Ctrl-C; 2 when inputs could
+    not be read (each one already reported on its own `error:` line) or nothing was scored; 1 when frames
+    were missed (a backend unavailable, or a live source lost and not regained); otherwise return (0)."""
     if summary["signal"] == "SIGINT":
         raise typer.Exit(130)
     total = summary["frames"] + summary["failed"] + summary["missed"]
     if summary["failed"]:
-        raise UserError(f"{summary['failed']} of {total} inputs could not be read (see the lines above)")
-    if summary["frames"] == 0 and not summary["signal"]:
+        typer.echo(f"{summary['failed']} of {total} inputs could not be read (each is reported above)", err=True)
+        raise typer.Exit(2)
+    if summary["frames"] == 0:
         raise UserError(f"{summary['source']}: no frame was scored ({summary['stopped_by']})")
     if summary["missed"]:
         typer.echo(f"error: {summary['missed']} of {total} frames missed: the backend was unavailable", err=True)
+        raise typer.Exit(1)
+    if summary["source_lost"]:
+        typer.echo(f"error: {summary['source']}: {summary['stopped_by']} after {total} frames", err=True)
         raise typer.Exit(1)

@@ -141,12 +141,14 @@ def check_output_file(path: Path, flag: str) -> Path:
     return path
 
 
-def check_output_folder(path: Path, flag: str) -> Path:
-    """Fail now, in one line, if files cannot later be written into folder `path` (it is created)."""
+def check_output_folder(path: Path, flag: str, shown: Path | None = None) -> Path:
+    """Fail now, in one line, if files cannot later be written into folder `path` (it is created); the
+    message names `shown` (default `path`), what the user typed."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{flag} {path}: exists and is not a folder")
-    _check_writable_folder(path, flag, path)
+        where = f"{path} " if shown else ""
+        raise UserError(f"{flag} {shown or path}: {where}exists and is not a folder")
+    _check_writable_folder(path, flag, shown or path)
     return path
 
 

@@ -22,6 +22,9 @@ from padim_edge.errors import UserError
 if TYPE_CHECKING:
     import onnx
 
+#: A graph's inputs or outputs: (name, numpy dtype name, dims; a symbolic dimension is a str or None).
+IO = list[tuple[str, str, list[int | str | None]]]
+
 
 class ExportFacts(BaseModel):
     """How the graph was exported."""

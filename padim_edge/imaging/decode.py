@@ -21,8 +21,11 @@ import numpy as np
 from padim_edge.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-#: Largest image accepted, in pixels (width x height): 100 MP covers industrial cameras up to ~12k x 8k.
-MAX_PIXELS = int(os.environ.get("PADIM_EDGE_MAX_PIXELS", 100_000_000))
+#: Largest image accepted by default, in pixels (width x height): 100 MP covers industrial cameras up to
+#: ~12k x 8k, and decodes to 300 MB of BGR. `PADIM_EDGE_MAX_PIXELS` raises or lowers it.
+MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "PADIM_EDGE_MAX_PIXELS"
+#: Largest image file read (1 GiB): far above any 100 MP image, even uncompressed.
 MAX_FILE_BYTES = 1 << 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -36,14 +39,29 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
+def max_pixels() -> int:
+    """The pixel limit: $PADIM_EDGE_MAX_PIXELS when set (a positive integer), else MAX_PIXELS."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"{MAX_PIXELS_ENV}={text}: expected a positive number of pixels, e.g. 100000000")
+    return value
+
+
 def check_pixels(height: int, width: int, source: str) -> None:
-    """Refuse an image past MAX_PIXELS, or one without pixels."""
+    """Refuse an image past the pixel limit, or one without pixels."""
     if height < 1 or width < 1:
         raise UserError(f"{source}: image has no pixels ({width}x{height})")
-    if height * width > MAX_PIXELS:
+    limit = max_pixels()
+    if height * width > limit:
         raise UserError(
-            f"{source}: image is {width}x{height} = {height * width / 1e6:.0f} MP, over the limit of "
-            f"{MAX_PIXELS / 1e6:.0f} MP (set PADIM_EDGE_MAX_PIXELS to raise it)"
+            f"{source}: image is {width}x{height} = {height * width / 1e6:.1f} MP, over the limit of "
+            f"{limit / 1e6:.1f} MP (set {MAX_PIXELS_ENV} to raise it)"
         )
 
 

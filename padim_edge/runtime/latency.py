@@ -36,11 +36,13 @@ class Reservoir:
             return [float("nan")] * len(qs)
         return [float(v) for v in np.percentile(self._values[: min(self.count, len(self._values))], qs)]
 
-    def summary_ms(self) -> dict[str, float]:
-        """p50/p90/p99, mean and max in milliseconds (values are seconds), rounded to 0.01 ms."""
+    def summary_ms(self) -> dict[str, float | None]:
+        """p50/p90/p99, mean and max in milliseconds (values are seconds), rounded to 0.01 ms; None while
+        empty (JSON has no NaN)."""
+        if not self.count:
+            return dict.fromkeys(("p50", "p90", "p99", "mean", "max"))
         p50, p90, p99 = self.percentiles()
-        mean = self.total / self.count if self.count else float("nan")
-        values = {"p50": p50, "p90": p90, "p99": p99, "mean": mean, "max": self.max}
+        values = {"p50": p50, "p90": p90, "p99": p99, "mean": self.total / self.count, "max": self.max}
         return {key: round(value * 1e3, 2) for key, value in values.items()}
 
 

@@ -15,7 +15,7 @@ from typing import Protocol, TextIO
 import cv2
 import numpy as np
 
-from padim_edge.contract.files import atomic_write
+from padim_edge.contract.files import atomic_write, clean_stale
 from padim_edge.errors import UserError
 from padim_edge.imaging.overlay import verdict_overlay
 from padim_edge.runtime.predictor import NG
@@ -38,13 +38,13 @@ class Sink(Protocol):
 
 def render(result: FrameResult, threshold: float | None) -> np.ndarray:
     """The frame with its heatmap placed back onto the whole frame (scale 0 .. 2x threshold) and its verdict."""
-    amap = result.placement.to_frame(result.anomaly_map)
+    amap = np.nan_to_num(result.placement.to_frame(result.anomaly_map), nan=0.0, posinf=0.0, neginf=0.0)
     value = result.score if result.normalized is None else result.normalized
     return verdict_overlay(result.frame.image, amap, threshold, result.verdict or "?", value)
 
 
 def frame_stem(result: FrameResult) -> Path:
-    """A unique relative file stem per frame: the image's relative path without suffix, or the frame index."""
+    """A relative file stem per frame: the image's relative path without suffix, or the frame index."""
     return Path(result.frame.name).with_suffix("") if result.frame.name else Path(f"{result.frame.index:08d}")
 
 
@@ -53,6 +53,41 @@ def write_png(path: Path, image: np.ndarray) -> None:
     if not ok:
         raise UserError(f"{path}: cannot encode the image")
     atomic_write(path, data.tobytes())
+
+
+class PngFolder:
+    """PNG files under `folder`, each written whole (atomic_write), never two of one run on one name.
+
+    Files are named by the frame's relative path, so `a/x.png` and `b/x.png` stay apart; when two inputs
+    differ only by suffix (x.png, x.jpg), the later one keeps its suffix in the name (x.jpg_overlay.png).
+    The first write into a subfolder removes what a killed run left there (contract.files.clean_stale).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._used: set[Path] = set()
+        self._ready: set[Path] = set()
+
+    def stem(self, result: FrameResult) -> Path:
+        """The frame's stem, unique in this run (frames without a file name are unique by index)."""
+        stem = frame_stem(result)
+        if not result.frame.name:
+            return stem
+        if stem in self._used:
+            stem = Path(result.frame.name)
+        base, n = stem, 1
+        while stem in self._used:  # ends: each try is a new name, and _used is finite
+            stem, n = base.with_name(f"{base.name}-{n}"), n + 1
+        self._used.add(stem)
+        return stem
+
+    def write(self, relative: Path, image: np.ndarray) -> None:
+        path = self.folder / relative
+        if path.parent not in self._ready:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale(path.parent)
+            self._ready.add(path.parent)
+        write_png(path, image)
 
 
 class JsonLines:
@@ -102,20 +137,20 @@ class Table:
 
 
 class OverlayFolder:
-    """Every scored frame's overlay as `<folder>/<relative name>_overlay.png`."""
+    """Every scored frame's overlay as `<folder>/<relative name>_overlay.png` (see PngFolder)."""
 
     needs_images = True
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.pngs = PngFolder(folder)
 
     def wants_overlay(self, result: FrameResult) -> bool:
         return result.scored
 
     def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
         if overlay is not None:
-            stem = frame_stem(result)
-            write_png(self.folder / stem.with_name(stem.name + "_overlay.png"), overlay)
+            stem = self.pngs.stem(result)
+            self.pngs.write(stem.with_name(stem.name + "_overlay.png"), overlay)
 
     def close(self) -> None:
         pass
@@ -127,16 +162,16 @@ class RejectSaver:
     needs_images = True
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.pngs = PngFolder(folder)
 
     def wants_overlay(self, result: FrameResult) -> bool:
         return result.scored and result.verdict == NG
 
     def write(self, result: FrameResult, overlay: np.ndarray | None) -> None:
         if overlay is not None:
-            stem = frame_stem(result)
-            write_png(self.folder / stem.with_name(stem.name + ".png"), result.frame.image)
-            write_png(self.folder / stem.with_name(stem.name + "_overlay.png"), overlay)
+            stem = self.pngs.stem(result)
+            self.pngs.write(stem.with_name(stem.name + ".png"), result.frame.image)
+            self.pngs.write(stem.with_name(stem.name + "_overlay.png"), overlay)
 
     def close(self) -> None:
         pass

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
@@ -95,10 +96,19 @@ class PipelineOptions:
 
 
 class Pipeline:
-    """Run a source through a predictor into a sink; `run()` returns the summary dict."""
+    """Run a source through a predictor into a sink; `run()` returns the summary dict. Each input that
+    cannot be scored is written to the sink with its error and reported through `log` as `error: ...`."""
 
-    def __init__(self, source: Source, predictor: Predictor, sink: Sink, options: PipelineOptions) -> None:
+    def __init__(
+        self,
+        source: Source,
+        predictor: Predictor,
+        sink: Sink,
+        options: PipelineOptions,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.source, self.predictor, self.sink, self.options = source, predictor, sink, options
+        self._log = log or (lambda _message: None)
         self.stop = threading.Event()
         self.stopped_by = ""
         batch, live = options.batch, source.live
@@ -201,6 +211,7 @@ class Pipeline:
             "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
             "mean_batch": round(self._batch_sizes.total / max(self._batch_sizes.count, 1), 2),
             "stopped_by": self.stopped_by,
+            "source_lost": bool(self.source.ended_by),
             "latency_ms": {name: stat.summary_ms() for name, stat in self._stages.items()},
         }
 
@@ -255,9 +266,12 @@ class Pipeline:
             if frame.image is not None:
                 try:
                     result.tensor, result.placement = self.predictor.prepare(frame.image)
-                except UserError:  # a frame of an odd shape or type: counted, skipped
-                    self.unusable += 1
-                    continue
+                except (UserError, cv2.error, ValueError, MemoryError) as exc:
+                    if self.source.live:  # a video frame of an odd shape or type: counted, skipped
+                        self.unusable += 1
+                        continue
+                    result.error = f"{frame.name or frame.index}: cannot prepare this image ({exc})"
+                    frame.image = None
                 if not self.options.keep_images:
                     frame.image = None
             result.preprocess_out = time.perf_counter()
@@ -306,6 +320,8 @@ class Pipeline:
             if not result.scored:
                 self.missed += result.missed
                 self.failed += not result.missed
+                if not result.missed:
+                    self._log(f"error: {result.error}")
                 return
             for name, seconds in result.stage_seconds().items():
                 self._stages[name].add(seconds)

@@ -14,6 +14,12 @@ from padim_edge.runtime.backends import Backend
 OK, NG, UNKNOWN = "OK", "NG", "?"
 
 
+def check_threshold(threshold: float | None) -> None:
+    """`--threshold`, when given, must be a positive number (the model's own is checked with its metadata)."""
+    if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
+        raise UserError(f"--threshold {threshold}: must be a positive number")
+
+
 class Predictor:
     """A backend with the model's geometry and threshold (the model's own unless `threshold` overrides it)."""
 
@@ -21,8 +27,7 @@ class Predictor:
         self.backend = backend
         config = backend.info.config
         self.geometry = Geometry(*config.input_hw, config.resize_mode)
-        if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
-            raise UserError(f"--threshold {threshold}: must be a positive number")
+        check_threshold(threshold)
         self.threshold = threshold if threshold is not None else config.threshold
 
     @property

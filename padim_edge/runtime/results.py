@@ -64,7 +64,7 @@ class FrameResult:
         line: dict = {"schema": RESULT_SCHEMA, "index": self.frame.index}
         if self.frame.name:
             line["name"] = self.frame.name
-        line["timestamp"] = round(self.frame.timestamp, 6)
+        line["timestamp"] = round(self.frame.timestamp, 6) if math.isfinite(self.frame.timestamp) else None
         if self.error:
             line.update(score=None, normalized_score=None, verdict=self.verdict, error=self.error)
             return line

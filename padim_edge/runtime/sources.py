@@ -3,8 +3,9 @@ pipelines, network streams (reconnecting with a bounded backoff), video files (l
 files, folders or globs.
 
 Live sources (cameras, pipelines, live streams) are unbounded and paced by the device; files, folders and
-remote video files are finite and are read as fast as the consumer takes them. An image file that cannot
-be read becomes a frame carrying its error, so the pipeline reports it in order and goes on.
+remote video files are finite and are read as fast as the consumer takes them (a remote file is played
+once, never reconnected). An image file that cannot be read becomes a frame carrying its error, so the
+pipeline reports it in order and goes on. Reconnection and timeouts: runtime.stream_policy.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ import numpy as np
 
 from padim_edge.errors import UserError
 from padim_edge.imaging.decode import IMAGE_SUFFIXES, check_pixels, list_images, read_image
+from padim_edge.runtime.stream_policy import CORRUPT_RUN, RetryPolicy
+
+# FFmpeg's own log (partial files, undecodable packets) would print ahead of padim-edge's one-line
+# reports; quiet unless the user sets it (OpenCV reads it when it first opens an FFmpeg capture).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 NETWORK = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
 DEFAULT_FPS = 30.0
 SLIDESHOW_FPS = 5.0  # overlay video rate for image folders
-NETWORK_TIMEOUT_MS = 5000  # open and read timeouts: a stalled stream counts as dropped after this long
-MAX_RETRIES = 10  # reconnection attempts per outage before giving up (~1 min with the backoff); -1: forever
 
 Log = Callable[[str], None]
 
@@ -92,29 +96,40 @@ class Source(ABC):
         """Release the device or file."""
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """One image to score: its path, its unique name (relative to the inputs' common folder), and the
+    reason it cannot be scored when that is known before reading it (a missing path, an empty folder)."""
+
+    path: Path
+    name: str
+    error: str = ""
+
+
 class ImageFiles(Source):
-    """Image files in the given order (finite). An unreadable one yields a frame carrying its error, logged."""
+    """Image files in the given order (finite). An unreadable one yields a frame carrying its error."""
 
     live = False
     fps = SLIDESHOW_FPS
 
-    def __init__(self, files: list[tuple[Path, str]], name: str, log: Log = log_stderr) -> None:
+    def __init__(self, files: list[ImageInput], name: str) -> None:
         super().__init__()
-        self.files, self.name, self.log = files, name, log
+        self.files, self.name = files, name
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        for index, (path, name) in enumerate(self.files):
+        for index, item in enumerate(self.files):
             if stop.is_set():
                 return
             start = time.perf_counter()
             try:
-                image, error = read_image(path), ""
-                stamp = path.stat().st_mtime
+                if item.error:
+                    raise UserError(item.error)
+                image, error = read_image(item.path), ""
+                stamp = item.path.stat().st_mtime
             except (UserError, OSError) as exc:
                 image, error, stamp = None, str(exc), 0.0
-                self.log(f"error: {error}")
             now = time.perf_counter()
-            yield Frame(index, stamp, now, now - start, image, name, error)
+            yield Frame(index, stamp, now, now - start, image, item.name, error)
 
 
 class VideoFile(Source):
@@ -153,9 +168,9 @@ class VideoFile(Source):
 
 
 class LiveCapture(Source):
-    """A camera, V4L2 device, GStreamer pipeline or live network stream. When it stops delivering it is
-    reopened after `backoff` seconds, the wait doubling up to `max_backoff`, at most `max_retries` times
-    per outage (-1: without limit); then the source ends and `ended_by` says why. Each outage is logged."""
+    """A camera, V4L2 device, GStreamer pipeline or live network stream. When it stops delivering (or
+    delivers only undecodable frames, CORRUPT_RUN in a row) it is reopened as `policy` says; once the
+    policy gives up the source ends and `ended_by` says why. Each outage is logged."""
 
     live = True
 
@@ -165,13 +180,11 @@ class LiveCapture(Source):
         api: int,
         params: list[int] | None = None,
         log: Log = log_stderr,
-        backoff: float = 0.5,
-        max_backoff: float = 10.0,
-        max_retries: int = MAX_RETRIES,
+        policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__()
         self.target, self.api, self.params, self.log = target, api, params or [], log
-        self.backoff, self.max_backoff, self.max_retries = backoff, max_backoff, max_retries
+        self.policy = policy or RetryPolicy()
         self.name = str(target)
         self._cap = self._open()
         if not self._cap.isOpened():
@@ -187,33 +200,41 @@ class LiveCapture(Source):
         return int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        index, lost_at, lost_wall, delay, tries = 0, None, 0.0, self.backoff, 0
+        index, lost_at, lost_wall, delay, tries, garbage = 0, None, 0.0, self.policy.backoff, 0, 0
         while not stop.is_set():
             start = time.perf_counter()
-            if not self._cap.grab():
+            grabbed = self._cap.grab()
+            image = self._retrieve() if grabbed else None
+            now = time.perf_counter()
+            if grabbed and image is None:
+                self.stats.corrupt += 1
+                garbage, index = garbage + 1, index + 1
+                if garbage < CORRUPT_RUN:
+                    continue  # an undecodable frame is skipped, unless they go on and on
+            if image is None:
                 if lost_at is None:
                     lost_at, lost_wall = start, time.time()
                     self.log(f"{self.name}: stream lost, reconnecting")
-                if 0 <= self.max_retries <= tries:
+                if self.policy.gives_up(tries):
                     self.ended_by = f"stream lost ({tries} reconnection attempts failed)"
                     break
                 delay = self._reconnect(stop, delay)
-                tries += 1
+                tries, garbage = tries + 1, 0
                 continue
-            ok, image = self._cap.retrieve()
-            now = time.perf_counter()
-            if not (ok and image is not None and image.size):
-                self.stats.corrupt += 1
-                index += 1
-                continue
+            garbage = 0
             if lost_at is not None:
                 self._record_gap(lost_wall, now - lost_at, "stream back after")
-                lost_at, delay, tries = None, self.backoff, 0
+                lost_at, delay, tries = None, self.policy.backoff, 0
             yield Frame(index, time.time(), now, now - start, image)
             index += 1
-        if lost_at is not None:  # ended during an outage: report it as such
+        if lost_at is not None:  # ended during an outage: report it as such, never as "back"
             why = "gave up after" if self.ended_by else "stopped during"
             self._record_gap(lost_wall, time.perf_counter() - lost_at, f"{why} an outage of")
+
+    def _retrieve(self) -> np.ndarray | None:
+        """The grabbed frame decoded, or None when it cannot be."""
+        ok, image = self._cap.retrieve()
+        return image if ok and image is not None and image.size else None
 
     def _reconnect(self, stop: threading.Event, delay: float) -> float:
         """Wait `delay` (or until `stop`), then reopen once; returns the next wait (doubled, capped)."""
@@ -222,7 +243,7 @@ class LiveCapture(Source):
             self._cap = self._open()
             if self._cap.isOpened():
                 self.stats.reconnects += 1
-        return min(2 * delay, self.max_backoff)
+        return self.policy.next_wait(delay)
 
     def _record_gap(self, start_wall: float, seconds: float, what: str) -> None:
         self.stats.gap_s += seconds
@@ -245,60 +266,70 @@ def _sane_fps(value: float) -> float:
     return float(value) if 1.0 <= value <= 1000.0 else DEFAULT_FPS
 
 
-def open_source(text: str, log: Log = log_stderr, max_retries: int = MAX_RETRIES) -> Source:
+def open_source(text: str, log: Log = log_stderr, policy: RetryPolicy | None = None) -> Source:
     """Open a source string: camera index, /dev/video*, GStreamer pipeline (contains '!'), network URL
     (a remote video file if the stream declares a frame count, else a live stream), image folder, glob of
-    images, image file or video file. A source that cannot be opened is a UserError."""
+    images, image file or video file. A source that cannot be opened is a UserError (not retried: a
+    mistyped source fails at once; `policy` applies once a live source has started)."""
+    policy = policy or RetryPolicy()
     if text.isdigit():
-        return LiveCapture(int(text), cv2.CAP_ANY, log=log, max_retries=max_retries)
+        return LiveCapture(int(text), cv2.CAP_ANY, log=log, policy=policy)
     if text.startswith("/dev/video"):
-        return LiveCapture(text, cv2.CAP_V4L2, log=log, max_retries=max_retries)
+        return LiveCapture(text, cv2.CAP_V4L2, log=log, policy=policy)
     if "!" in text:
         if "GStreamer:                   YES" not in cv2.getBuildInformation():
             raise UserError(f"{text}: this OpenCV build has no GStreamer support (JetPack's OpenCV has it)")
-        return LiveCapture(text, cv2.CAP_GSTREAMER, log=log, max_retries=max_retries)
+        return LiveCapture(text, cv2.CAP_GSTREAMER, log=log, policy=policy)
     if NETWORK.match(text):
-        timeouts = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            NETWORK_TIMEOUT_MS,
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            NETWORK_TIMEOUT_MS,
-        ]
-        stream = LiveCapture(text, cv2.CAP_FFMPEG, timeouts, log=log, max_retries=max_retries)
-        if stream.declared_frames() > 0:  # a file with a known length, not a live stream
+        ms = round(policy.timeout * 1000)
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        stream = LiveCapture(text, cv2.CAP_FFMPEG, timeouts, log=log, policy=policy)
+        if stream.declared_frames() > 0:  # a file with a known length, not a live stream: played once
             stream.close()
             return VideoFile(text, cv2.CAP_FFMPEG, timeouts)
         return stream
     path = Path(text)
     if path.is_dir():
-        return ImageFiles(image_inputs([path]), text, log)
+        return ImageFiles(image_inputs([path]), text)
     if path.is_file():
-        return ImageFiles(image_inputs([path]), text, log) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFile(path)
+        return ImageFiles(image_inputs([path]), text) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFile(path)
     if glob.has_magic(text):
         matches = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not matches:
             raise UserError(f"{text}: no images found")
-        return ImageFiles(image_inputs(matches), text, log)
+        return ImageFiles(image_inputs(matches), text)
     raise UserError(f"{text}: no such file, folder, device or URL")
 
 
-def image_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
+def image_inputs(paths: list[Path]) -> list[ImageInput]:
     """Files as given and folders as their images (sorted), each with a unique name: its path relative to
-    the folder all of them share (so `a/x.png` and `b/x.png` stay apart in overlays). A missing path, an
-    empty folder or no image at all is an error."""
-    files: list[Path] = []
+    the folder all of them share (so `a/x.png` and `b/x.png` stay apart in overlays).
+
+    A path that is missing, not a file, or a folder without images becomes an input carrying its error,
+    reported in its turn while the others are scored; only when no input could be an image at all is it
+    one UserError.
+    """
+    found: list[tuple[Path, str]] = []
     for item in paths:
-        if item.is_dir():
-            found = list_images(item)
-            if not found:
-                raise UserError(f"{item}: no images in this folder")
-            files += found
-        elif item.is_file():
-            files.append(item)
-        elif not item.exists():
-            raise UserError(f"{item}: no such file or folder")
-    files = list(dict.fromkeys(p.absolute() for p in files))
-    if not files:
-        raise UserError(f"{' '.join(map(str, paths)) or 'inputs'}: no images found")
-    base = Path(os.path.commonpath([p.parent for p in files]))
-    return [(p, str(p.relative_to(base))) for p in files]
+        found += _expand(item)
+    inputs = list(dict.fromkeys((p.absolute(), error) for p, error in found))
+    if not inputs or all(error for _, error in inputs):
+        problems = "; ".join(error for _, error in inputs[:3]) + (" ..." if len(inputs) > 3 else "")
+        raise UserError(problems or f"{' '.join(map(str, paths)) or 'inputs'}: no images found")
+    base = Path(os.path.commonpath([p.parent for p, _ in inputs]))
+    return [ImageInput(p, str(p.relative_to(base)), error) for p, error in inputs]
+
+
+def _expand(item: Path) -> list[tuple[Path, str]]:
+    """`item` as (path, error) pairs: a folder's images, or the file itself; the error says why not."""
+    if item.is_dir():
+        try:
+            images = list_images(item)
+        except OSError as exc:
+            return [(item, f"{item}: cannot list this folder ({exc.strerror or exc})")]
+        return [(p, "") for p in images] or [(item, f"{item}: no images in this folder")]
+    if item.is_file():
+        return [(item, "")]
+    if item.exists():
+        return [(item, f"{item}: not a regular file")]
+    return [(item, f"{item}: no such file or folder")]

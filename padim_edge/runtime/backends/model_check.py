@@ -1,0 +1,68 @@
+"""What the runtime checks in an ONNX model before its first frame, each failure one line naming the file:
+its metadata (schema, ranges, version), its graph digest (a graph carrying another model's metadata is
+refused), its inputs and outputs against the metadata, and that every float tensor it holds (statistics,
+weights) is finite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from padim_edge.contract.metadata import ModelInfo, check_io, graph_digest, parse_metadata
+from padim_edge.contract.names import METADATA_KEY
+from padim_edge.errors import UserError
+
+if TYPE_CHECKING:
+    import onnx
+
+
+def check_onnx_model(path: Path) -> ModelInfo:
+    """Load `path` (with its external data) and check it as above; returns its metadata."""
+    model = _load(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    info = parse_metadata(props.get(METADATA_KEY), str(path))
+    if info.export.graph_sha256 and graph_digest(model) != info.export.graph_sha256:
+        raise UserError(f"{path}: the graph does not match the digest in its metadata (altered, or foreign metadata)")
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [_value(v) for v in model.graph.input if v.name not in initializers]
+    check_io(info, inputs, [_value(v) for v in model.graph.output], str(path))
+    _check_finite(model, path)
+    return info
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    import onnx
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    try:
+        return onnx.load(str(path), load_external_data=True)
+    except Exception as exc:  # protobuf and onnx raise assorted types for damaged or unsafe files
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"{path}: not a readable ONNX model ({reason})") from None
+
+
+def _value(info: onnx.ValueInfoProto) -> tuple[str, str, list[int | str | None]]:
+    """(name, numpy dtype name, dims): a symbolic dimension is its name, an unknown one None."""
+    from onnx import helper
+
+    tensor = info.type.tensor_type
+    try:
+        dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+    except (KeyError, ValueError, TypeError):
+        dtype = "unknown"
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+    return info.name, dtype, dims
+
+
+def _check_finite(model: onnx.ModelProto, path: Path) -> None:
+    """Every float initializer finite: NaN statistics would score every frame NaN."""
+    from onnx import numpy_helper
+
+    for tensor in model.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise UserError(f"{path}: tensor {tensor.name} holds NaN or infinite values (refit and export the model)")
