@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -71,16 +72,9 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **extra}
 
 
-def run_subprocess(*args: object, as_nobody: bool = False, timeout: float = 120) -> Outcome:
-    """`padim-edge ARGS` in a subprocess; as user nobody when asked (and when this process is root)."""
-    result = subprocess.run(
-        cli_command(*args),
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=timeout,
-        preexec_fn=drop_to_nobody if as_nobody and os.geteuid() == 0 else None,
-    )
+def run_subprocess(*args: object, timeout: float = 120) -> Outcome:
+    """`padim-edge ARGS` in a subprocess."""
+    result = subprocess.run(cli_command(*args), capture_output=True, text=True, env=cli_env(), timeout=timeout)
     return Outcome(result.returncode, result.stdout, result.stderr)
 
 
@@ -88,6 +82,43 @@ def drop_to_nobody() -> None:
     os.setgroups([])
     os.setgid(NOBODY)
     os.setuid(NOBODY)
+
+
+def run_as_nobody(python: list[str], *args: object, timeout: float = 120) -> Outcome:
+    """`padim-edge ARGS` as user nobody, through `python` (from `nobody_python`)."""
+    result = subprocess.run(
+        [*python, "-m", "padim_edge.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=cli_env(PYTHONPATH=os.pathsep.join([str(ROOT), *site.getsitepackages()])),
+        timeout=timeout,
+        preexec_fn=drop_to_nobody,
+    )
+    return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def nobody_python() -> list[str]:
+    """An interpreter that user nobody may run and that imports this checkout with this environment's
+    packages (a venv's interpreter may live in root's home); skips the test where there is none."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot switch to user nobody")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = dict.fromkeys([sys.executable, os.path.realpath(sys.executable), f"/usr/bin/{version}"])
+    env = cli_env(PYTHONPATH=os.pathsep.join([str(ROOT), *site.getsitepackages()]))
+    for python in candidates:
+        try:
+            probe = subprocess.run(
+                [python, "-c", "import padim_edge.cli, onnxruntime"],
+                capture_output=True,
+                env=env,
+                timeout=60,
+                preexec_fn=drop_to_nobody,
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            return [python]
+    pytest.skip(f"no interpreter that user nobody may run imports padim-edge here (tried {', '.join(candidates)})")
 
 
 @contextlib.contextmanager
@@ -101,20 +132,27 @@ def public_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_only_folder(parent: Path) -> Path:
-    """A folder in `parent` that the unprivileged test user cannot write into (root ignores the mode:
-    commands that write there run as nobody, `run_subprocess(as_nobody=True)`)."""
+@contextlib.contextmanager
+def read_only_folder(parent: Path) -> Iterator[Path]:
+    """A folder in `parent` that this process cannot write into: mode 0555, and for root (who ignores
+    modes) also the immutable attribute (`chattr +i`); skips the test where neither holds."""
     folder = parent / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
-    return folder
-
-
-def nobody_can_run() -> str | None:
-    """None when read-only checks can run for real here, else why not."""
-    if os.geteuid() != 0:
-        return None
-    probe = subprocess.run(
-        [sys.executable, "-c", "import padim_edge.cli"], capture_output=True, preexec_fn=drop_to_nobody, timeout=60
-    )
-    return None if probe.returncode == 0 else f"user nobody cannot run padim-edge here: {probe.stderr[-200:]!r}"
+    immutable = os.geteuid() == 0
+    try:
+        if immutable:
+            done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True, timeout=30)
+            if done.returncode != 0:
+                immutable = False
+                pytest.skip(f"root ignores folder modes, and chattr +i is refused here: {done.stderr.strip()}")
+        try:
+            (folder / "probe").touch()
+        except OSError:
+            yield folder
+        else:
+            pytest.skip(f"{folder} is writable despite its mode and attributes")
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True, timeout=30)
+        folder.chmod(0o755)

@@ -29,9 +29,9 @@ def evaluate(
     from padim_edge.model.run_dir import read_config
 
     config = read_config(run_dir)
-    report_dir = check_output_folder(report_dir or run_dir / "eval", "--report-dir")
     if json_path:
         check_output_file(json_path, "--json")
+    report_dir = check_output_folder(report_dir or run_dir / "eval", "--report-dir")
     dataset = dataset or config.dataset
     root = resolve_root(data_root, dataset, config)
     split = load_dataset(dataset, root, category or config.category, limit)

@@ -14,20 +14,26 @@ if TYPE_CHECKING:
     from padim_edge.fit import FitOptions
 
 
-def fit_category(
-    category: str, dataset: str, data_root: Path | None, out: Path, options: FitOptions, limit: int | None = None
-) -> None:
-    """Load `dataset`/`category`, fit it into `out`, and say what was written. Before any image is read,
-    `out`'s folder is checked writable and what a killed fit or export left there is removed."""
+def prepare_run_folder(out: Path) -> None:
+    """Before any image is read: `out` must be a folder (or not exist) in a folder we can write, where what
+    a killed fit or export left behind is removed."""
     from padim_edge.contract.files import check_output_folder, clean_stale
-    from padim_edge.data import data_root as resolve_root
-    from padim_edge.data import load_dataset
-    from padim_edge.fit import fit
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     check_output_folder(out.absolute().parent, "--out", shown=out)
     clean_stale(out.absolute().parent)
+
+
+def fit_category(
+    category: str, dataset: str, data_root: Path | None, out: Path, options: FitOptions, limit: int | None = None
+) -> None:
+    """Load `dataset`/`category`, fit it into `out` (prepared first), and say what was written."""
+    from padim_edge.data import data_root as resolve_root
+    from padim_edge.data import load_dataset
+    from padim_edge.fit import fit
+
+    prepare_run_folder(out)
     options.check()
     root = resolve_root(data_root, dataset)
     split = load_dataset(dataset, root, category, limit)
@@ -75,17 +81,21 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically)."""
-    from padim_edge.fit import FitOptions
     from padim_edge.imaging.geometry import Geometry, parse_input_size
 
-    Geometry(32, 32, resize_mode)  # validates the mode before any image is read
+    Geometry(32, 32, resize_mode)  # flags first, then the output, all before PyTorch is even imported
+    size, taps = parse_input_size(input_size), parse_layers(layers)
+    out = out or Path("runs") / category
+    prepare_run_folder(out)
+    from padim_edge.fit import FitOptions
+
     options = FitOptions(
         backbone=backbone,
         weights=weights,
         d=d,
-        layers=parse_layers(layers),
+        layers=taps,
         pooling=pooling,
-        input_size=parse_input_size(input_size),
+        input_size=size,
         resize_mode=resize_mode,
         holdout=holdout,
         threshold_quantile=threshold_quantile,
@@ -93,4 +103,4 @@ def fit(
         seed=seed,
         show_progress=not quiet,
     )
-    fit_category(category, dataset, data_root, out or Path("runs") / category, options, limit)
+    fit_category(category, dataset, data_root, out, options, limit)
