@@ -106,3 +106,18 @@ def save(model: onnx.ModelProto, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
+
+
+def escaping_external_data(model: onnx.ModelProto, location: str = "../../../../../../etc/hostname") -> onnx.ModelProto:
+    """A copy of `model` with one more tensor whose external data lies outside the model's folder (a path
+    traversal an ONNX file can attempt)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    tensor = helper.make_tensor("stolen", TensorProto.UINT8, [8], b"\0" * 8, raw=True)
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    copy.graph.initializer.append(tensor)
+    return copy

@@ -18,7 +18,16 @@ from bad_files import bad_crc, header_bomb, sparse_file, truncated
 from cli_runner import run_cli
 from onnx import TensorProto
 from safetensors.numpy import load_file
-from tamper import edited, foreign_graph, metadata_of, run_copy, save, with_mean, with_metadata
+from tamper import (
+    edited,
+    escaping_external_data,
+    foreign_graph,
+    metadata_of,
+    run_copy,
+    save,
+    with_mean,
+    with_metadata,
+)
 
 from padim_edge.contract.engine_record import EngineRecord, Machine, write_record
 from padim_edge.imaging.decode import MAX_FILE_BYTES
@@ -79,6 +88,9 @@ def w(tmp_path_factory: pytest.TempPathFactory, cells_model: Path, cells_run: Pa
         ),
         "d": run_copy(cells_run, runs / "d", edited(config, d=7)),
         "version": run_copy(cells_run, runs / "version", edited(config, format_version=7)),
+        "format-1": run_copy(
+            cells_run, runs / "format-1", edited(config, format_version=1, resize=0, input_size=128, layers=[1, 2, 3])
+        ),
         "backbone": run_copy(cells_run, runs / "backbone", edited(config, backbone="vgg16")),
         "truncated": run_copy(
             cells_run, runs / "truncated", statistics=(cells_run / "statistics.safetensors").read_bytes()[:4096]
@@ -122,6 +134,7 @@ def w(tmp_path_factory: pytest.TempPathFactory, cells_model: Path, cells_run: Pa
             with_mean(model, lambda m: np.where(np.arange(m.size).reshape(m.shape) == 7, np.nan, m)),
             models / "nan.onnx",
         ),
+        "traversal": save(escaping_external_data(with_metadata(tiny, meta)), models / "traversal.onnx"),
         "swapped": save(
             with_metadata(model, metadata_of(with_mean(model, lambda m: m + 0.5))), models / "swapped.onnx"
         ),
@@ -351,6 +364,7 @@ CASES = [
     Case("export-d", lambda w: ["export", w.runs["d"]], "d: 7"),
     Case("export-version", lambda w: ["export", w.runs["version"]], "format version 7"),
     Case("export-backbone", lambda w: ["export", w.runs["backbone"]], "vgg16"),
+    Case("export-format-1-resize", lambda w: ["export", w.runs["format-1"]], "format 1"),
     Case("export-config-list", lambda w: ["export", w.runs["list"]], "JSON object"),
     Case("export-truncated-statistics", lambda w: ["export", w.runs["truncated"]], "statistics.safetensors"),
     Case("export-statistics-names", lambda w: ["export", w.runs["names"]], "expected tensors mean and factor"),
@@ -381,6 +395,7 @@ CASES = [
     Case("info-foreign-shape", _model("foreign-shape"), "do not match its metadata"),
     Case("info-nan", _model("nan"), "head.mean holds NaN"),
     Case("info-swapped-metadata", _model("swapped"), "digest"),
+    Case("info-external-data-traversal", _model("traversal"), "not a readable ONNX model"),
     Case("info-engine-no-record", _model("engine-norecord"), "no engine record"),
     Case("info-engine-no-tensorrt", _model("engine"), "TensorRT"),
     # --- predict
@@ -429,6 +444,20 @@ CASES = [
         "cannot open this source",
         {"PADIM_EDGE_NETWORK_TIMEOUT_S": "2"},
     ),
+    Case(
+        "run-refused-rtsp",
+        lambda w: ["run", M, w.model, "--source", "rtsp://127.0.0.1:9/cam"],
+        "cannot open this source",
+    ),
+    Case(
+        "run-silent-udp",
+        lambda w: ["run", M, w.model, "--source", "udp://127.0.0.1:9"],
+        "cannot open",
+        {"PADIM_EDGE_NETWORK_TIMEOUT_S": "1"},
+    ),
+    Case("run-no-camera", lambda w: ["run", M, w.model, "--source", "9"], "9: OpenCV cannot open this source"),
+    Case("run-no-device", lambda w: ["run", M, w.model, "--source", "/dev/video9"], "/dev/video9"),
+    Case("run-gstreamer", lambda w: ["run", M, w.model, "--source", "videotestsrc ! appsink"], "GStreamer"),
     Case("run-results-folder", lambda w: ["run", M, w.model, "--source", w.good, "--results", w.empty], "--results"),
     Case("run-save-ng-file", lambda w: ["run", M, w.model, "--source", w.good, "--save-ng", w.file], "--save-ng"),
     Case(
@@ -472,6 +501,12 @@ CASES = [
     Case("build-dla", lambda w: ["build", w.model, "--dla", "-1"], "--dla"),
     Case("build-dla-fp32", lambda w: ["build", w.model, "--precision", "fp32", "--dla", "0"], "no fp32"),
     Case("build-int8-uncalibrated", lambda w: ["build", w.model, "--precision", "int8"], "--calib"),
+    Case("build-out-folder", lambda w: ["build", w.model, "--out", w.empty], "--out"),
+    Case(
+        "build-timing-cache-parent-file",
+        lambda w: ["build", w.model, "--out", w.root / "m.engine", "--timing-cache", w.file / "t"],
+        "--timing-cache",
+    ),
     Case("build-foreign", lambda w: ["build", w.models["no-meta"], "--print-trtexec"], "no padim-edge metadata"),
     Case("build-not-onnx", lambda w: ["build", w.models["text"], "--print-trtexec"], "not an ONNX model"),
 ]

@@ -1,54 +1,59 @@
-"""The int8 backbone for onnxruntime CPU (`padim-edge export --int8`), on the real screw run."""
+"""The int8 backbone for onnxruntime CPU (`padim-edge export --int8`): the session's cells model, quantised."""
 
-import shutil
-import subprocess
-import sys
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from cli_runner import run_cli
 
+from padim_edge.contract.metadata import read_onnx_metadata
+from padim_edge.contract.names import FACTOR, MEAN
 from padim_edge.data import iter_batches, load_dataset
 from padim_edge.errors import UserError
-from padim_edge.export.onnx_graph import read_metadata
-from padim_edge.export.quantize import quantize_backbone
+from padim_edge.export.quantize import good_training_frames, quantize_backbone
+from padim_edge.imaging.geometry import Geometry
 from padim_edge.metrics import image_auroc
+from padim_edge.model.run_dir import read_config
 from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-# Measured on screw: -0.003 to +0.003 image AUROC with 16 to 64 calibration images (benchmarks/README.md).
-MAX_AUROC_DROP = 0.02
 FLOAT_ONLY = ("/embed/", "/head/", "/post/")  # the backbone's input Q node reads /preprocess/: expected
+# On this small 128x256 model int8 costs more than on screw at 224 (make bench: -0.001): measured here 1.00 -> 0.93
+# image AUROC with 16 to 64 calibration frames, score rank correlation 0.81-0.83. The bounds catch a broken
+# quantisation (rank correlation near 0), not that cost.
+MAX_AUROC_DROP = 0.1
+MIN_RANK_CORRELATION = 0.75
 
 
 @pytest.fixture(scope="module")
-def int8_run(screw_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the screw run, exported through the CLI with --int8 (32 calibration images)."""
-    run = tmp_path_factory.mktemp("int8_run")
-    for name in ("config.json", "statistics.safetensors"):
-        shutil.copyfile(screw_run / name, run / name)
-    cmd = [sys.executable, "-m", "padim_edge.cli", "export", str(run), "--int8", "--calib-images", "32", "-q"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert "model.int8.onnx" in out.stdout
-    return run
+def int8_model(cells_model: Path, cells_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cells model with its backbone quantised, calibrated on 16 good training frames."""
+    frames = good_training_frames(read_config(cells_run), 16)
+    out = tmp_path_factory.mktemp("int8") / "model.int8.onnx"
+    result = quantize_backbone(cells_model, out, frames)
+    assert result.path == out and result.calibration_images == 16 and result.quantised_nodes > 20
+    return out
 
 
-def _scores(model: Path, samples: list, size: int) -> np.ndarray:
+def _scores(model: Path, cells_root: Path) -> tuple[np.ndarray, np.ndarray]:
     backend = OnnxRuntimeBackend(model, threads=2)
-    return np.concatenate([backend.infer(b.images)[1] for b in iter_batches(samples, 16, size, size)])
+    test = load_dataset("folder", cells_root, "cells").test
+    geometry = Geometry(*backend.info.input_hw, backend.info.config.resize_mode)
+    scores = np.concatenate([backend.infer(b.images)[1] for b in iter_batches(test, 8, geometry)])
+    return np.array([s.label for s in test]), scores
 
 
-def test_int8_loads_and_keeps_the_metadata(int8_run: Path) -> None:
-    backend = OnnxRuntimeBackend(int8_run / "model.int8.onnx")
-    fp32, int8 = read_metadata(int8_run / "model.onnx"), read_metadata(int8_run / "model.int8.onnx")
-    assert int8["export"]["int8_backbone"] is True and "int8_backbone" not in fp32["export"]
-    assert {k: v for k, v in int8.items() if k != "export"} == {k: v for k, v in fp32.items() if k != "export"}
-    assert backend.info.threshold == pytest.approx(fp32["threshold"])
+def test_int8_keeps_the_metadata_and_its_own_digest(int8_model: Path, cells_model: Path) -> None:
+    fp32, int8 = read_onnx_metadata(cells_model), read_onnx_metadata(int8_model)
+    assert (fp32.export.backbone_precision, int8.export.backbone_precision) == ("float32", "int8")
+    assert int8.config == fp32.config and int8.export.graph_sha256 != fp32.export.graph_sha256
+    assert OnnxRuntimeBackend(int8_model).info.threshold == pytest.approx(fp32.threshold)  # digest checked
 
 
-def test_only_the_backbone_is_quantised(int8_run: Path) -> None:
-    model = onnx.load(str(int8_run / "model.int8.onnx"))
+def test_only_the_backbone_is_quantised(int8_model: Path) -> None:
+    model = onnx.load(str(int8_model))
     qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert len(qdq) > 50
     producers = {o: n.name for n in model.graph.node for o in n.output}
@@ -57,22 +62,27 @@ def test_only_the_backbone_is_quantised(int8_run: Path) -> None:
         source = producers.get(node.input[0], node.input[0])
         assert not source.startswith(FLOAT_ONLY), (node.name, source)
     inits = {i.name: i for i in model.graph.initializer}
-    for name in ("head.mean", "head.factor_t"):
-        assert inits[name].data_type == onnx.TensorProto.FLOAT
+    assert inits[MEAN].data_type == inits[FACTOR].data_type == onnx.TensorProto.FLOAT
     ops = {n.op_type for n in model.graph.node if n.name.startswith(("/head/", "/post/"))}
     assert "MatMul" in ops and not ops & {"QLinearMatMul", "MatMulInteger", "QLinearConv", "ConvInteger"}
 
 
-def test_int8_image_auroc_close_to_fp32(int8_run: Path, mvtec_root: Path) -> None:
-    test = load_dataset("mvtec", mvtec_root, "screw").test
-    labels = np.array([s.label for s in test])
-    size = read_metadata(int8_run / "model.onnx")["input_size"]
-    fp32 = image_auroc(labels, _scores(int8_run / "model.onnx", test, size))
-    int8 = image_auroc(labels, _scores(int8_run / "model.int8.onnx", test, size))
-    assert int8 > fp32 - MAX_AUROC_DROP, (fp32, int8)
+def test_int8_ranks_the_cells_like_fp32(int8_model: Path, cells_model: Path, cells_root: Path) -> None:
+    labels, fp32 = _scores(cells_model, cells_root)
+    _, int8 = _scores(int8_model, cells_root)
+    assert image_auroc(labels, int8) > image_auroc(labels, fp32) - MAX_AUROC_DROP
+    ranks = [np.argsort(np.argsort(s)) for s in (fp32, int8)]
+    assert np.corrcoef(*ranks)[0, 1] > MIN_RANK_CORRELATION and np.isfinite(int8).all()
 
 
-def test_rejects_frames_that_are_not_uint8_nhwc(screw_onnx: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="uint8"):
-        quantize_backbone(screw_onnx, tmp_path / "q.onnx", np.zeros((2, 224, 224, 3), np.float32))
-    assert not (tmp_path / "q.onnx").exists()
+def test_rejects_frames_that_are_not_uint8_nhwc(cells_model: Path, tmp_path: Path) -> None:
+    for frames in (np.zeros((2, 128, 256, 3), np.float32), np.zeros((0, 128, 256, 3), np.uint8)):
+        with pytest.raises(UserError, match="uint8"):
+            quantize_backbone(cells_model, tmp_path / "q.onnx", frames)
+    assert not any(tmp_path.iterdir())
+
+
+def test_int8_model_predicts_quietly(int8_model: Path, cell_frames: list[Path], capfd) -> None:
+    """onnxruntime's notes on the quantised graph's leftover constants stay out of the user's stderr."""
+    outcome = run_cli(capfd, "predict", "--model", int8_model, cell_frames[0])
+    assert outcome.code == 0 and outcome.err == "" and outcome.out.split()[0] in ("OK", "NG")

@@ -1,4 +1,4 @@
-"""Tests for padim_edge.report: the report files and overlay_heatmap."""
+"""padim_edge.report (the evaluation report files) and imaging.overlay's heatmap blend."""
 
 from __future__ import annotations
 
@@ -9,26 +9,29 @@ import cv2
 import numpy as np
 import pytest
 
+from padim_edge.imaging.overlay import overlay_heatmap
 from padim_edge.metrics import compute_metrics
-from padim_edge.report import overlay_heatmap, write_report
+from padim_edge.report import write_report
 
 N, SIZE = 6, 32
 
 
 def _dataset() -> dict:
-    """Three good and three defective 32x32 images, each defect a square that its map lights up."""
+    """Three good and three defective images of different sizes (frames keep their own), each defect a square
+    that its map lights up."""
     rng = np.random.default_rng(0)
     labels = np.array([0, 0, 0, 1, 1, 1])
-    masks = np.zeros((N, SIZE, SIZE), dtype=bool)
+    shapes = [(SIZE, SIZE + 8 * (i % 3)) for i in range(N)]
+    masks = [np.zeros(shape, dtype=bool) for shape in shapes]
     for index in (3, 4, 5):
         top, left = rng.integers(2, 20, size=2)
-        masks[index, top : top + 8, left : left + 8] = True
-    maps = (rng.random((N, SIZE, SIZE)) + 2.0 * masks).astype(np.float32)
+        masks[index][top : top + 8, left : left + 8] = True
+    maps = [(rng.random(m.shape) + 2.0 * m).astype(np.float32) for m in masks]
     return {
         "labels": labels,
-        "scores": maps.max(axis=(1, 2)),
+        "scores": np.array([m.max() for m in maps]),
         "names": [f"{'good' if label == 0 else 'crack'}/{i:03d}.png" for i, label in enumerate(labels)],
-        "images": [rng.integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8) for _ in range(N)],
+        "images": [rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8) for shape in shapes],
         "maps": maps,
         "masks": masks,
     }

@@ -46,6 +46,14 @@ def build(
         dla_core=dla,
     )
     engine = out or model.with_suffix(".engine")
+    if not print_trtexec:  # what the build will write, checked before it starts (a build takes minutes)
+        from padim_edge.contract.files import check_output_file, clean_stale
+
+        check_output_file(engine, "--out")
+        for path, flag in ((timing_cache, "--timing-cache"), (calib_cache, "--calib-cache")):
+            if path is not None:
+                check_output_file(path, flag)
+        clean_stale(engine.parent)  # what a killed build left there
     if print_trtexec:
         for warning in options.warnings():
             typer.echo(f"warning: {warning}", err=True)

@@ -41,12 +41,11 @@ class _Decoded:
 
 
 def read_mask(path: str | None, shape: tuple[int, int]) -> np.ndarray:
-    """A ground-truth mask as bool [h, w] at the image's resolution; an absent mask (good image) is all False."""
+    """A ground-truth mask as bool [h, w] at the image's resolution; an absent mask (good image) is all False.
+    Read like any image (imaging.decode: size limits checked from the header, corrupt files refused)."""
     if path is None:
         return np.zeros(shape, dtype=bool)
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise UserError(f"{path}: not a readable mask")
+    mask = read_image(path).max(axis=2)
     if mask.shape != shape:
         mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
     return mask > 0

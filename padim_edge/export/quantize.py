@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from padim_edge.contract.files import clean_stale, staging_prefix
 from padim_edge.contract.metadata import parse_metadata
 from padim_edge.contract.names import BACKBONE, INPUT, METADATA_KEY
 from padim_edge.contract.schema import ModelConfig
@@ -82,8 +83,9 @@ def quantize_backbone(
     source = onnx.load(str(model_path), load_external_data=False)
     external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(out_path.parent)
     data_name = out_path.name + ".data"
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".quantize-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=staging_prefix(out_path)) as tmp:
         staged = Path(tmp) / out_path.name
         _quantize(model_path, staged, FrameReader(frames, batch), per_channel, external)
         quantised = _finish(staged, source, len(frames), per_channel)

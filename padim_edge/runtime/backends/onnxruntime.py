@@ -46,6 +46,7 @@ class OnnxRuntimeBackend(Backend):
             raise UserError(f"--threads {threads}: must be between 1 and {MAX_THREADS}")
         self.info = check_onnx_model(path)  # before the session: a bad model fails fast, in one line
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: padim-edge reports problems itself, in one line each
         if threads:
             options.intra_op_num_threads = threads
         if not spinning:  # idle sessions otherwise spin and steal cores from busy ones
