@@ -53,6 +53,21 @@ def atomic_write(path: Path, data: bytes | str | memoryview) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -72,11 +87,14 @@ def staged_folder(target: Path) -> Iterator[Path]:
         yield stage
         if target.exists() and not target.is_dir():
             raise UserError(f"{target}: exists and is not a folder")
+        fsync_folder(stage)
         if target.exists():
             _exchange(stage, target)  # stage now holds the old folder
+            fsync_folder(target.parent)
             shutil.rmtree(stage, ignore_errors=True)
         else:
             os.rename(stage, target)
+            fsync_folder(target.parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

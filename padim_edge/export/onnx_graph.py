@@ -20,7 +20,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from padim_edge.contract.files import clean_stale, package_versions, staging_prefix
+from padim_edge.contract.files import clean_stale, fsync_folder, package_versions, staging_prefix
 from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest
 from padim_edge.contract.names import FACTOR, INPUT, MEAN, METADATA_KEY, OUTPUTS
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
@@ -89,6 +89,7 @@ def export_run(
         if external:
             os.replace(Path(tmp) / data_name, data_path)
         os.replace(staged, out_path)
+        fsync_folder(out_path.parent)
         if not external:
             data_path.unlink(missing_ok=True)  # a stale one from an earlier, larger export
     size = out_path.stat().st_size + (data_path.stat().st_size if external else 0)
