@@ -16,13 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from padim_edge.runtime.predict_files import predict_files
 from typer.testing import CliRunner
 
 from padim_edge.cli import app
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.runtime.pipeline import END, FrameQueue, Pipeline, PipelineOptions, Result
-from padim_edge.runtime.predict_files import predict_files
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.sources import open_source
 

@@ -20,6 +20,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from padim_edge.runtime.cuda_binding import open_binding
+from padim_edge.runtime.engine_record import EngineRecord, Machine, check_engine, read_record, write_record
+from padim_edge.runtime.preprocess import prepare_batch, read_image
 
 from padim_edge.errors import UserError
 from padim_edge.export.calibrator import ImageBatcher
@@ -32,9 +35,6 @@ from padim_edge.export.tensorrt_build import (
     trtexec_command,
 )
 from padim_edge.runtime.backends.ort_tensorrt import ort_tensorrt_options
-from padim_edge.runtime.cuda_binding import open_binding
-from padim_edge.runtime.engine_record import EngineRecord, Machine, check_engine, read_record, write_record
-from padim_edge.runtime.preprocess import prepare_batch, read_image
 
 MVTEC = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec"
 GOOD = MVTEC / "screw" / "train" / "good"
