@@ -39,6 +39,7 @@ class FitOptions:
     #: The shorter side (the other follows the training images' aspect ratio), or an explicit (H, W).
     input_size: int | tuple[int, int] = 224
     resize_mode: str = "stretch"
+    align: str = "none"
     sigma: float = 4.0
     eps: float = 0.01
     holdout: float = 0.1
@@ -113,6 +114,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         input_height=input_hw[0],
         input_width=input_hw[1],
         resize_mode=options.resize_mode,
+        align=options.align,
         mean=list(spec.arch.mean),
         std=list(spec.arch.std),
         sigma=options.sigma,
@@ -123,7 +125,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         data_root=str(data_root.resolve()) if data_root else "",
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     features = feature_extractor(config, backbone)
     stats = _accumulate(features, fit_set, geometry, options)
     factor = stats.whitening(config.eps)

@@ -106,3 +106,24 @@ def test_input_size_flag() -> None:
             parse_input_size(bad)
     with pytest.raises(UserError, match="--resize-mode"):
         Geometry(64, 64, "squash")
+
+
+@pytest.mark.parametrize("angle", [0, 35, 90, 160, 215, 300])
+def test_align_turns_the_part_horizontal_whatever_its_angle(angle: int) -> None:
+    """A dark, tapered bar (a screw's silhouette) at any angle ends up horizontal, heavy end on one side,
+    centred; its map goes back onto the frame where the bar was."""
+    h, w = 480, 640
+    frame = np.full((h, w, 3), 230, np.uint8)
+    centre = np.array([380.0, 200.0])
+    direction = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+    head = centre + 70 * direction
+    cv2.line(frame, tuple(map(int, centre - 90 * direction)), tuple(map(int, head)), (40, 40, 40), 14)
+    cv2.circle(frame, tuple(map(int, head)), 26, (40, 40, 40), -1)  # the heavy end
+    tensor, placement = Geometry(128, 160, "stretch", "principal_axis").prepare(frame)
+    part = tensor[:, :, 0] < 128
+    ys, xs = np.nonzero(part)
+    assert (xs.mean(), ys.mean()) == pytest.approx(((160 - 1) / 2, (128 - 1) / 2), abs=3)
+    assert np.ptp(xs) > 3 * np.ptp(ys)  # horizontal
+    assert ((xs - xs.mean()) ** 3).mean() > 0  # the thin end to +x, the heavy one to -x, for every angle
+    back = placement.to_frame(part.astype(np.float32))
+    assert centroid(back > 0.5) == pytest.approx(centroid(frame[:, :, 0] < 128), abs=4)

@@ -64,6 +64,9 @@ def fit(
         str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
     ] = "224",
     resize_mode: Annotated[str, typer.Option(help="stretch, letterbox or crop (see docs/choices.md).")] = "stretch",
+    align: Annotated[
+        str, typer.Option(help="Pose normalisation: none, or principal_axis for parts lying at any angle.")
+    ] = "none",
     holdout: Annotated[float, typer.Option(help="Fraction of good images held out for the threshold.")] = 0.1,
     threshold_quantile: Annotated[float, typer.Option(help="Quantile of held-out scores = threshold.")] = 0.99,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 16,
@@ -76,7 +79,7 @@ def fit(
     from padim_edge.fit import FitOptions
     from padim_edge.imaging.geometry import Geometry, parse_input_size
 
-    Geometry(32, 32, resize_mode)  # validates the mode before any image is read
+    Geometry(32, 32, resize_mode, align)  # validates the modes before any image is read
     options = FitOptions(
         backbone=backbone,
         weights=weights,
@@ -85,6 +88,7 @@ def fit(
         pooling=pooling,
         input_size=parse_input_size(input_size),
         resize_mode=resize_mode,
+        align=align,
         holdout=holdout,
         threshold_quantile=threshold_quantile,
         batch_size=batch_size,

@@ -58,7 +58,7 @@ def good_training_frames(config: ModelConfig, count: int, data_root: Path | None
     train = load_run_dataset(config, data_root).train
     if not train:
         raise UserError(f"{config.dataset}/{config.category}: no good training images to calibrate on")
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     batches = [b.images for b in iter_batches(evenly_spaced(train, count), 16, geometry)]
     if not batches:
         raise UserError(f"{config.dataset}/{config.category}: no readable training images to calibrate on")

@@ -107,7 +107,7 @@ class OnnxFacts:
     path: Path
     input_name: str
     input_hw: tuple[int, int]
-    resize_mode: str
+    geometry: Geometry
     metadata: dict
     sha256: str
     head_matmul: str
@@ -140,7 +140,7 @@ def inspect_onnx(path: Path) -> OnnxFacts:
         path=path,
         input_name=inputs[0],
         input_hw=info.input_hw,
-        resize_mode=info.config.resize_mode,
+        geometry=Geometry.of(info.config),
         metadata=json.loads(props[METADATA_KEY]),
         sha256=sha256_file(path),
         head_matmul=head_matmul(model, str(path)).name,
@@ -317,8 +317,7 @@ def _configure(
         cached = options.calib_cache is not None and options.calib_cache.is_file()
         batcher = None
         if options.calib_dir and not cached:
-            geometry = Geometry(*facts.input_hw, facts.resize_mode)
-            batcher = ImageBatcher(options.calib_dir, geometry, options.batch[1])
+            batcher = ImageBatcher(options.calib_dir, facts.geometry, options.batch[1])
             log(f"calibrating on {len(batcher) * batcher.batch_size} images from {options.calib_dir}")
         config.set_flag(trt.BuilderFlag.INT8)
         calibrator = entropy_calibrator(trt, batcher, options.calib_cache, cuda)

@@ -20,7 +20,7 @@ class Predictor:
     def __init__(self, backend: Backend, threshold: float | None = None) -> None:
         self.backend = backend
         config = backend.info.config
-        self.geometry = Geometry(*config.input_hw, config.resize_mode)
+        self.geometry = Geometry.of(config)
         if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
             raise UserError(f"--threshold {threshold}: must be a positive number")
         self.threshold = threshold if threshold is not None else config.threshold
