@@ -21,8 +21,8 @@ import torch
 from onnx import numpy_helper
 
 from padim_edge.contract.files import clean_stale, package_versions, staging_prefix
-from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest
-from padim_edge.contract.names import FACTOR, INPUT, MEAN, METADATA_KEY, OUTPUTS
+from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest, set_metadata
+from padim_edge.contract.names import FACTOR, INPUT, MEAN, OUTPUTS
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
@@ -73,7 +73,7 @@ def export_run(
             graph_sha256=graph_digest(model),
             versions=package_versions("torch", "onnx"),
         )
-        onnx.helper.set_model_props(model, {METADATA_KEY: ModelInfo(config, facts).to_json()})
+        set_metadata(model, ModelInfo(config, facts))
         model.producer_name, model.producer_version = "padim-edge", config.versions.get("padim-edge", "")
         external = _initializer_bytes(model) > external_threshold
         staged = Path(tmp) / out_path.name

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from padim_edge.contract.metadata import parse_metadata
-from padim_edge.contract.names import BACKBONE, INPUT, METADATA_KEY
+from padim_edge.contract.metadata import graph_digest, metadata_of, set_metadata
+from padim_edge.contract.names import BACKBONE, INPUT
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.errors import UserError
 
@@ -128,14 +128,11 @@ def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: boo
 def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
     """Carry the fp32 model's metadata over (marking the int8 backbone and the new graph's digest), drop
     unused initializers. Returns the number of QuantizeLinear nodes."""
-    from padim_edge.contract.metadata import graph_digest
-
     model = onnx.load(str(path), load_external_data=True)
     used = {name for node in model.graph.node for name in node.input}
     for init in [i for i in model.graph.initializer if i.name not in used]:
         model.graph.initializer.remove(init)
-    props = {p.key: p.value for p in source.metadata_props}
-    info = parse_metadata(props.get(METADATA_KEY), str(path))
+    info = metadata_of(source, str(path))
     export = info.export.model_copy(
         update={
             "backbone_precision": "int8",
@@ -149,8 +146,7 @@ def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool)
             "graph_sha256": graph_digest(model),
         }
     )
-    props[METADATA_KEY] = type(info)(info.config, export).to_json()
-    onnx.helper.set_model_props(model, props)
+    set_metadata(model, type(info)(info.config, export))
     model.producer_name, model.producer_version = source.producer_name, source.producer_version
     external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
     if external:
