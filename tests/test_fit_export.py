@@ -43,7 +43,7 @@ def test_graph_interface(cells_model: Path) -> None:
     assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 128, 256, 3]
     assert [o.name for o in model.graph.output] == list(OUTPUTS)
     inits = {i.name: list(i.dims) for i in model.graph.initializer}
-    assert inits[FACTOR] == [2048, 100, 100] and inits[MEAN] == [2048, 1, 100]
+    assert inits[FACTOR] == [2048, 100, 100] and inits[MEAN] == [2048, 1, 1, 100]
     assert not any(n.op_type == "Pad" for n in model.graph.node)  # TF-same pads folded into the Convs
     onnx.checker.check_model(str(cells_model))
 
@@ -82,11 +82,15 @@ def test_fp16_statistics_halve_the_model(cells_run: Path, cells_model: Path, tmp
     assert parity.same_ranking and parity.relative_map_diff < 1e-3, parity
 
 
-def test_resnet18_with_random_weights_exports_with_parity(tmp_path: Path, cells_root: Path) -> None:
+def test_resnet18_with_random_weights_and_shared_covariances_exports_with_parity(
+    tmp_path: Path, cells_root: Path
+) -> None:
     split = load_dataset("folder", cells_root, "cells", limit=6)
-    options = FitOptions(backbone="resnet18", weights="random", input_size=64, show_progress=False)
+    options = FitOptions(backbone="resnet18", weights="random", input_size=68, cov_block=2, show_progress=False)
     config = fit(split, tmp_path / "r18", options)
-    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (64, 128)
+    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 136)
+    _, mean, factor = load_run(tmp_path / "r18")
+    assert mean.shape[0] == 17 * 34 and factor.shape[0] == 9 * 17  # one per 2x2 tile, edge tiles smaller
     parity = check_parity(tmp_path / "r18", export_run(tmp_path / "r18").path, split.test)
     assert parity.ok, parity
 

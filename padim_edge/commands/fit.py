@@ -60,6 +60,9 @@ def fit(
     d: Annotated[Optional[int], typer.Option("-d", min=1, help="Channels kept (default per backbone).")] = None,
     layers: Annotated[Optional[str], typer.Option(help="Feature taps, comma-separated (default per backbone).")] = None,
     pooling: Annotated[int, typer.Option(min=1, max=9, help="Local average of the features (1: none).")] = 1,
+    cov_block: Annotated[
+        int, typer.Option(min=1, max=8, help="Share one covariance per k x k tile of the feature grid (1: none).")
+    ] = 1,
     input_size: Annotated[
         str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
     ] = "224",
@@ -86,6 +89,7 @@ def fit(
         d=d,
         layers=parse_layers(layers),
         pooling=pooling,
+        cov_block=cov_block,
         input_size=parse_input_size(input_size),
         resize_mode=resize_mode,
         align=align,

@@ -34,6 +34,9 @@ def run(
     provider: Annotated[
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="TensorRT engines: replay the kernels as one CUDA graph.")
+    ] = False,
     max_retries: Annotated[
         int, typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever).")
     ] = 10,
@@ -60,7 +63,7 @@ def run(
     if save_ng:
         check_output_folder(save_ng, "--save-ng")
     status = StatusLine()
-    backend = open_backend(model, provider, threads, spinning=False)
+    backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
     try:
         predictor = Predictor(backend, threshold)
         stream = open_source(source, log=status.log, max_retries=max_retries)
