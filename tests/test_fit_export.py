@@ -88,9 +88,9 @@ def test_resnet18_with_random_weights_and_shared_covariances_exports_with_parity
     split = load_dataset("folder", cells_root, "cells", limit=6)
     options = FitOptions(backbone="resnet18", weights="random", input_size=68, cov_block=2, show_progress=False)
     config = fit(split, tmp_path / "r18", options)
-    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 136)
+    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 144)
     _, mean, factor = load_run(tmp_path / "r18")
-    assert mean.shape[0] == 17 * 34 and factor.shape[0] == 9 * 17  # one per 2x2 tile, edge tiles smaller
+    assert mean.shape[0] == 17 * 36 and factor.shape[0] == 9 * 18  # one per 2x2 tile, edge tiles smaller
     parity = check_parity(tmp_path / "r18", export_run(tmp_path / "r18").path, split.test)
     assert parity.ok, parity
 

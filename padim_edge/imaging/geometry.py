@@ -120,7 +120,7 @@ def default_input_hw(frame_sizes: Sequence[tuple[int, int]], short_side: int) ->
     if not frame_sizes:
         raise UserError("no readable training images to take the input size from")
     aspect = float(np.median([w / h for h, w in frame_sizes]))
-    longer = max(short_side, MULTIPLE * round(short_side * max(aspect, 1 / aspect) / MULTIPLE))
+    longer = max(short_side, MULTIPLE * math.floor(short_side * max(aspect, 1 / aspect) / MULTIPLE + 0.5))
     return (short_side, longer) if aspect >= 1 else (longer, short_side)
 
 
