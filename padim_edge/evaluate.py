@@ -44,7 +44,7 @@ def predict_split(run_dir: Path, samples: list[Sample], batch_size: int = 16, sh
     """Run the reference graph of a fitted run over `samples`; maps placed back onto the original frames."""
     config, mean, factor = load_run(run_dir)
     graph = graph_from_run(config, mean, factor)
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     kept: list[Sample] = []
     scores, frames, maps, masks = [], [], [], []
     batches = iter_batches(samples, batch_size, geometry, keep_frames=True, with_masks=True)

@@ -36,9 +36,11 @@ class FitOptions:
     d: int | None = None
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
     pooling: int = 1
+    cov_block: int = 1
     #: The shorter side (the other follows the training images' aspect ratio), or an explicit (H, W).
     input_size: int | tuple[int, int] = 224
     resize_mode: str = "stretch"
+    align: str = "none"
     sigma: float = 4.0
     eps: float = 0.01
     holdout: float = 0.1
@@ -108,11 +110,13 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         weights_sha256=weights.sha256,
         layers=layers,
         pooling=options.pooling,
+        cov_block=options.cov_block,
         channel_indices=indices,
         d=len(indices),
         input_height=input_hw[0],
         input_width=input_hw[1],
         resize_mode=options.resize_mode,
+        align=options.align,
         mean=list(spec.arch.mean),
         std=list(spec.arch.std),
         sigma=options.sigma,
@@ -123,10 +127,14 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         data_root=str(data_root.resolve()) if data_root else "",
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     features = feature_extractor(config, backbone)
     stats = _accumulate(features, fit_set, geometry, options)
-    factor = stats.whitening(config.eps)
+    grid = features.grid(config.input_hw)
+    if config.cov_block == 1:
+        factor = stats.whitening(config.eps)
+    else:
+        factor = stats.block_whitening(grid, config.cov_block, config.eps)
     mean = stats.mean.float()
     config.n_train = stats.count
     del stats  # the float64 scatter matrix: the largest buffer of the fit

@@ -44,7 +44,7 @@ def check_parity(run_dir: Path, model: Path, samples: list[Sample], tolerance: f
     graph = graph_from_run(config, mean, factor)
     backend = OnnxRuntimeBackend(model)
     ref_maps, ref_scores, maps, scores = [], [], [], []
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     for batch in iter_batches(samples, 8, geometry):
         amap, score = graph(torch.from_numpy(batch.images))
         ref_maps.append(amap[:, 0].numpy())

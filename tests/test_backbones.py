@@ -36,17 +36,18 @@ def synthetic_state(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
 def test_torchvision_checkpoint_loads_strict(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.pth"
     torch.save(synthetic_state(SHAPES[name]), path)  # a torchvision-format checkpoint, layer4 and fc included
-    model, info = load_backbone(name, get_backbone(name), str(path))  # strict=True inside
+    spec = get_backbone(name)
+    model, info = load_backbone(name, spec, str(path), spec.arch.default_taps)  # strict=True inside
     assert info.source == str(path) and len(info.sha256) == 64
     assert len(model.state_dict()) == sum(1 for k in SHAPES[name] if not k.startswith(("layer4.", "fc.")))
     out = model(torch.zeros(1, 3, 64, 64))
-    assert [o.shape[1] for o in out] == list(get_backbone(name).channels)
+    assert [o.shape[1] for o in out] == [spec.arch.taps[t].channels for t in spec.arch.default_taps]
 
 
 def test_resnet18_matches_torchvision_numerically(tmp_path: Path) -> None:
     path = tmp_path / "r18.pth"
     torch.save(synthetic_state(SHAPES["resnet18"]), path)
-    model, _ = load_backbone("resnet18", get_backbone("resnet18"), str(path))
+    model, _ = load_backbone("resnet18", get_backbone("resnet18"), str(path), ("layer1", "layer2", "layer3"))
     x = torch.from_numpy(np.random.default_rng(123).standard_normal((1, 3, 64, 64)).astype(np.float32))
     with torch.no_grad():
         layer3 = model(x)[2].numpy()
@@ -54,31 +55,32 @@ def test_resnet18_matches_torchvision_numerically(tmp_path: Path) -> None:
 
 
 def test_lite0_packaged_imagenet_weights() -> None:
-    model, info = load_backbone("efficientnet_lite0", get_backbone("efficientnet_lite0"), "default")
+    taps = ("blocks.2", "blocks.4", "blocks.7", "blocks.10")
+    model, info = load_backbone("efficientnet_lite0", get_backbone("efficientnet_lite0"), "default", taps)
     assert info.source.startswith("package:") and info.sha256.startswith("579344248a")
-    shapes = [tuple(o.shape) for o in model(torch.zeros(2, 3, 224, 224))]
-    assert shapes == [(2, 24, 56, 56), (2, 40, 28, 28), (2, 112, 14, 14)]
+    shapes = [tuple(o.shape) for o in model(torch.zeros(2, 3, 224, 320))]
+    assert shapes == [(2, 24, 56, 80), (2, 40, 28, 40), (2, 80, 14, 20), (2, 112, 14, 20)]
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r18.pth"
     torch.save(synthetic_state(SHAPES["resnet18"]), path)
     with pytest.raises(UserError, match="does not fit backbone 'wide_resnet50_2'"):
-        load_backbone("wide_resnet50_2", get_backbone("wide_resnet50_2"), str(path))
+        load_backbone("wide_resnet50_2", get_backbone("wide_resnet50_2"), str(path), ("layer1",))
 
 
 def test_pickled_code_is_never_loaded(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"conv1.weight": torch.zeros(1), "hook": Path("/")}, path)  # an arbitrary object: needs unpickling
     with pytest.raises(UserError, match="weights-only"):
-        load_backbone("resnet18", get_backbone("resnet18"), str(path))
+        load_backbone("resnet18", get_backbone("resnet18"), str(path), ("layer1",))
 
 
 def test_offline_official_weights_name_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # unreachable: behaves as offline
     with pytest.raises(UserError) as err:
-        load_backbone("resnet18", get_backbone("resnet18"), "default")
+        load_backbone("resnet18", get_backbone("resnet18"), "default", ("layer1",))
     message = str(err.value)
     assert "resnet18-f37072fd.pth" in message and str(tmp_path / "checkpoints") in message
     assert "\n" not in message

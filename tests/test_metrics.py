@@ -94,8 +94,22 @@ def test_pro_errors() -> None:
         pro_auc(np.zeros((2, 4, 4), dtype=bool), np.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="fpr_limit"):
         pro_auc(HAND_MASK[None], HAND_MAP[None], fpr_limit=0.0)
-    with pytest.raises(ValueError, match=r"\[N,H,W\]"):
+    with pytest.raises(ValueError, match=r"pair up as \[h, w\]"):
         pro_auc(HAND_MASK, HAND_MAP)
+    with pytest.raises(ValueError, match="pair up"):
+        pro_auc([HAND_MASK], [HAND_MAP[:, :-1]])
+
+
+def test_images_of_different_sizes_count_every_pixel_once() -> None:
+    """Frames keep their own sizes: metrics over per-image lists equal those over the same pixels stacked."""
+    rng = np.random.default_rng(0)
+    masks = [rng.random((6, 9)) > 0.8, rng.random((4, 4)) > 0.7, np.zeros((5, 3), bool)]
+    maps = [m + rng.normal(0, 0.5, m.shape) for m in masks]
+    stacked_masks = np.concatenate([m.ravel() for m in masks])[None, None, :]
+    stacked_maps = np.concatenate([m.ravel() for m in maps])[None, None, :]
+    assert pixel_auroc(masks, maps) == pytest.approx(pixel_auroc(stacked_masks, stacked_maps))
+    regions = sum(cv2.connectedComponents(m.astype(np.uint8), connectivity=8)[0] - 1 for m in masks)
+    assert compute_metrics(np.array([1, 1, 0]), np.zeros(3), masks, maps)["n_regions"] == regions
 
 
 def test_image_auroc() -> None:

@@ -46,3 +46,33 @@ def test_chunked_whitening_equals_whole() -> None:
     stats.update(torch.from_numpy(rng.normal(size=(20, 7, 6))))
     whole = whitening_factor(stats.covariance(0.01)).float()
     torch.testing.assert_close(stats.whitening(0.01, chunk=3), whole, rtol=1e-6, atol=1e-6)
+
+
+def test_tiles_share_the_covariance_pooled_over_their_positions() -> None:
+    """block_whitening: each k x k tile's covariance is its positions' scatters, each around its own mean,
+    pooled (edge tiles hold fewer positions); the head then reads one W per tile."""
+    from padim_edge.model.graph import MahalanobisHead
+    from padim_edge.model.statistics import block_ids
+
+    rng = np.random.default_rng(3)
+    h, w, d, n = 5, 7, 4, 30
+    data = rng.normal(size=(n, h * w, d)) * rng.uniform(0.5, 3, size=(1, h * w, d))
+    stats = StreamingGaussian(h * w, d)
+    stats.update(torch.from_numpy(data))
+    ids, tiles = block_ids((h, w), 2)
+    assert tiles == 3 * 4 and ids.tolist()[:8] == [0, 0, 1, 1, 2, 2, 3, 0]
+    factors = stats.block_whitening((h, w), 2, eps=0.01)
+    centred = data - data.mean(0)
+    for tile in range(tiles):
+        members = (ids == tile).numpy()
+        scatter = np.einsum("npi,npj->ij", centred[:, members], centred[:, members])
+        cov = scatter / (members.sum() * (n - 1)) + 0.01 * np.eye(d)
+        wt = factors[tile].double().numpy()
+        np.testing.assert_allclose(wt @ cov @ wt.T, np.eye(d), atol=1e-5)
+    head = MahalanobisHead(stats.mean.float(), factors, (h, w), 2)
+    x = torch.from_numpy(data[:3]).float().transpose(1, 2).reshape(3, d, h, w)
+    out = head(x).reshape(3, -1)
+    for p in (0, 6, 34):
+        v = torch.from_numpy(data[:3, p] - data[:, p].mean(0)).float()
+        expected = (v @ factors[ids[p]].T).pow(2).sum(-1).sqrt()
+        torch.testing.assert_close(out[:, p], expected, rtol=1e-5, atol=1e-5)

@@ -68,10 +68,16 @@ def fit(
     d: Annotated[Optional[int], typer.Option("-d", min=1, help="Channels kept (default per backbone).")] = None,
     layers: Annotated[Optional[str], typer.Option(help="Feature taps, comma-separated (default per backbone).")] = None,
     pooling: Annotated[int, typer.Option(min=1, max=9, help="Local average of the features (1: none).")] = 1,
+    cov_block: Annotated[
+        int, typer.Option(min=1, max=8, help="Share one covariance per k x k tile of the feature grid (1: none).")
+    ] = 1,
     input_size: Annotated[
         str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
     ] = "224",
     resize_mode: Annotated[str, typer.Option(help="stretch, letterbox or crop (see docs/choices.md).")] = "stretch",
+    align: Annotated[
+        str, typer.Option(help="Pose normalisation: none, or principal_axis for parts lying at any angle.")
+    ] = "none",
     holdout: Annotated[float, typer.Option(help="Fraction of good images held out for the threshold.")] = 0.1,
     threshold_quantile: Annotated[float, typer.Option(help="Quantile of held-out scores = threshold.")] = 0.99,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 16,
@@ -83,7 +89,7 @@ def fit(
     """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically)."""
     from padim_edge.imaging.geometry import Geometry, parse_input_size
 
-    Geometry(32, 32, resize_mode)  # flags first, then the output, all before PyTorch is even imported
+    Geometry(32, 32, resize_mode, align)  # flags first, then the output, all before PyTorch is even imported
     size, taps = parse_input_size(input_size), parse_layers(layers)
     out = out or Path("runs") / category
     prepare_run_folder(out)
@@ -95,8 +101,10 @@ def fit(
         d=d,
         layers=taps,
         pooling=pooling,
+        cov_block=cov_block,
         input_size=size,
         resize_mode=resize_mode,
+        align=align,
         holdout=holdout,
         threshold_quantile=threshold_quantile,
         batch_size=batch_size,

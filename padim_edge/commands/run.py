@@ -35,6 +35,9 @@ def run(
     provider: Annotated[
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="TensorRT engines: replay the kernels as one CUDA graph.")
+    ] = False,
     max_retries: Annotated[
         int,
         typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever)."),
@@ -69,7 +72,7 @@ def run(
     status = StatusLine()
     stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
     try:
-        backend = open_backend(model, provider, threads, spinning=False)
+        backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
         try:
             predictor = Predictor(backend, threshold)
             sinks = []

@@ -22,9 +22,6 @@ from padim_edge.errors import UserError
 if TYPE_CHECKING:
     import onnx
 
-#: A graph's inputs or outputs: (name, numpy dtype name, dims; a symbolic dimension is a str or None).
-IO = list[tuple[str, str, list[int | str | None]]]
-
 
 class ExportFacts(BaseModel):
     """How the graph was exported."""
@@ -86,14 +83,34 @@ def parse_metadata(text: str | None, source: str) -> ModelInfo:
 
 def read_onnx_metadata(path: Path) -> ModelInfo:
     """The metadata of an ONNX file, read without loading its tensors."""
+    return metadata_of(load_graph(path), str(path))
+
+
+def load_graph(path: Path) -> onnx.ModelProto:
+    """An ONNX file's graph without its tensors; anything unreadable is one UserError."""
     import onnx
 
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such ONNX model")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise UserError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
+
+
+def metadata_of(model: onnx.ModelProto, source: str) -> ModelInfo:
+    """The padim-edge metadata document of a loaded ONNX model."""
     props = {p.key: p.value for p in model.metadata_props}
-    return parse_metadata(props.get(METADATA_KEY), str(path))
+    return parse_metadata(props.get(METADATA_KEY), source)
+
+
+def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """Write `info` as the model's padim-edge metadata (other metadata entries are kept)."""
+    import onnx
+
+    props = {p.key: p.value for p in model.metadata_props}
+    props[METADATA_KEY] = info.to_json()
+    onnx.helper.set_model_props(model, props)
 
 
 def _export_from_format_1(export: Any) -> Any:
@@ -132,6 +149,9 @@ def graph_digest(model: onnx.ModelProto) -> str:
     for value in [*graph.input, *graph.output]:
         digest.update(value.SerializeToString(deterministic=True))
     return digest.hexdigest()
+
+
+IO = list[tuple[str, str, list]]  # (name, element type, shape) of graph inputs or outputs
 
 
 def check_io(info: ModelInfo, inputs: IO, outputs: IO, source: str) -> None:

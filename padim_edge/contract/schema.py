@@ -38,6 +38,8 @@ class ModelConfig(BaseModel):
     layers: Annotated[list[str], Field(min_length=1)]
     #: Local average of each tapped map before the gather: kernel size (1 = none), stride 1.
     pooling: Annotated[int, Field(ge=1, le=9)] = 1
+    #: One covariance per position (1), or one shared by each k x k tile of the feature grid.
+    cov_block: Annotated[int, Field(ge=1, le=8)] = 1
     #: The d channels kept, indices into the concatenated taps, increasing.
     channel_indices: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
     d: Annotated[int, Field(ge=1)]

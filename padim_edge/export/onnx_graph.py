@@ -21,8 +21,8 @@ import torch
 from onnx import numpy_helper
 
 from padim_edge.contract.files import clean_stale, fsync_folder, package_versions, staging_prefix
-from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest
-from padim_edge.contract.names import FACTOR, INPUT, MEAN, METADATA_KEY, OUTPUTS
+from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest, set_metadata
+from padim_edge.contract.names import FACTOR, HEAD, INPUT, MEAN, OUTPUTS
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
@@ -73,7 +73,7 @@ def export_run(
             graph_sha256=graph_digest(model),
             versions=package_versions("torch", "onnx"),
         )
-        onnx.helper.set_model_props(model, {METADATA_KEY: ModelInfo(config, facts).to_json()})
+        set_metadata(model, ModelInfo(config, facts))
         model.producer_name, model.producer_version = "padim-edge", config.versions.get("padim-edge", "")
         external = _initializer_bytes(model) > external_threshold
         staged = Path(tmp) / out_path.name
@@ -114,17 +114,20 @@ def torch_export(graph: torch.nn.Module, input_hw: tuple[int, int], path: Path) 
         )
 
 
-def _node(model: onnx.ModelProto, name: str) -> onnx.NodeProto:
-    return next(n for n in model.graph.node if n.name == name)
-
-
 def _name_statistics(model: onnx.ModelProto) -> None:
-    """Give the baked statistics stable names (the exporter calls them onnx::Sub_NNN)."""
-    for node_name, slot, new in (("/head/Sub", 1, MEAN), ("/head/MatMul", 1, FACTOR)):
-        node = _node(model, node_name)
+    """Give the baked statistics stable names (the exporter calls them onnx::Sub_NNN): the head's Sub that
+    takes the mean [T, 1, k*k, d] and its MatMul that takes W^T [T, d, d]."""
+    inits = {i.name: i for i in model.graph.initializer}
+    for op, rank, new in (("Sub", 4, MEAN), ("MatMul", 3, FACTOR)):
+        node, slot = next(
+            (n, j)
+            for n in model.graph.node
+            if n.op_type == op and n.name.startswith(HEAD)
+            for j, x in enumerate(n.input)
+            if x in inits and len(inits[x].dims) == rank
+        )
         old = node.input[slot]
-        init = next(i for i in model.graph.initializer if i.name == old)
-        init.name = new
+        inits[old].name = new
         for n in model.graph.node:
             n.input[:] = [new if x == old else x for x in n.input]
 

@@ -20,8 +20,8 @@ import numpy as np
 import onnx
 
 from padim_edge.contract.files import clean_stale, staging_prefix
-from padim_edge.contract.metadata import parse_metadata
-from padim_edge.contract.names import BACKBONE, INPUT, METADATA_KEY
+from padim_edge.contract.metadata import graph_digest, metadata_of, set_metadata
+from padim_edge.contract.names import BACKBONE, INPUT
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.errors import UserError
 
@@ -59,7 +59,7 @@ def good_training_frames(config: ModelConfig, count: int, data_root: Path | None
     train = load_run_dataset(config, data_root).train
     if not train:
         raise UserError(f"{config.dataset}/{config.category}: no good training images to calibrate on")
-    geometry = Geometry(*config.input_hw, config.resize_mode)
+    geometry = Geometry.of(config)
     batches = [b.images for b in iter_batches(evenly_spaced(train, count), 16, geometry)]
     if not batches:
         raise UserError(f"{config.dataset}/{config.category}: no readable training images to calibrate on")
@@ -130,14 +130,11 @@ def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: boo
 def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
     """Carry the fp32 model's metadata over (marking the int8 backbone and the new graph's digest), drop
     unused initializers. Returns the number of QuantizeLinear nodes."""
-    from padim_edge.contract.metadata import graph_digest
-
     model = onnx.load(str(path), load_external_data=True)
     used = {name for node in model.graph.node for name in node.input}
     for init in [i for i in model.graph.initializer if i.name not in used]:
         model.graph.initializer.remove(init)
-    props = {p.key: p.value for p in source.metadata_props}
-    info = parse_metadata(props.get(METADATA_KEY), str(path))
+    info = metadata_of(source, str(path))
     export = info.export.model_copy(
         update={
             "backbone_precision": "int8",
@@ -151,8 +148,7 @@ def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool)
             "graph_sha256": graph_digest(model),
         }
     )
-    props[METADATA_KEY] = type(info)(info.config, export).to_json()
-    onnx.helper.set_model_props(model, props)
+    set_metadata(model, type(info)(info.config, export))
     model.producer_name, model.producer_version = source.producer_name, source.producer_version
     external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
     if external:

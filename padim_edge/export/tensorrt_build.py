@@ -12,7 +12,6 @@ on a Jetson. `trtexec_command` gives the same build as a trtexec command line.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -20,20 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import onnx
 
 from padim_edge import __version__
 from padim_edge.accel.cuda_binding import CudaBinding, open_binding
 from padim_edge.accel.tensorrt import import_tensorrt, this_machine
 from padim_edge.contract.engine_record import EngineRecord, write_record
 from padim_edge.contract.files import atomic_write, sha256_file
-from padim_edge.contract.metadata import parse_metadata
-from padim_edge.contract.names import FACTOR, HEAD, METADATA_KEY, POST
+from padim_edge.contract.metadata import load_graph, metadata_of
+from padim_edge.contract.names import FACTOR, HEAD, POST
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry
-
-if TYPE_CHECKING:
-    import onnx
 
 PRECISIONS = ("fp32", "fp16", "int8")
 Log = Callable[[str], None]
@@ -107,32 +105,17 @@ class OnnxFacts:
     path: Path
     input_name: str
     input_hw: tuple[int, int]
-    resize_mode: str
+    geometry: Geometry
     metadata: dict
     sha256: str
     head_matmul: str
     fp32_layers: list[str] = field(default_factory=list)
 
 
-def _import_onnx() -> ModuleType:
-    try:
-        import onnx
-    except ModuleNotFoundError:
-        raise UserError("building engines reads the ONNX graph: pip install 'padim-edge[tensorrt]'") from None
-    return onnx
-
-
 def inspect_onnx(path: Path) -> OnnxFacts:
     """Read a padim-edge ONNX model's graph (not its tensors) and check it is one."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such ONNX model")
-    onnx = _import_onnx()
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and friends
-        raise UserError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    info = parse_metadata(props.get(METADATA_KEY), str(path))  # validates; the record keeps the raw document
+    model = load_graph(path)
+    info = metadata_of(model, str(path))
     inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1:
         raise UserError(f"{path}: expected one input (frames), found {inputs}")
@@ -140,8 +123,8 @@ def inspect_onnx(path: Path) -> OnnxFacts:
         path=path,
         input_name=inputs[0],
         input_hw=info.input_hw,
-        resize_mode=info.config.resize_mode,
-        metadata=json.loads(props[METADATA_KEY]),
+        geometry=Geometry.of(info.config),
+        metadata=info.document(),
         sha256=sha256_file(path),
         head_matmul=head_matmul(model, str(path)).name,
         fp32_layers=fp32_layer_names(model, str(path)),
@@ -180,7 +163,6 @@ def fp32_layer_names(model: onnx.ModelProto, source: str = "model") -> list[str]
     trtexec sets the precision of a listed layer without checking its type. TensorRT names its layers after
     these ONNX nodes, which is what trtexec's `--layerPrecisions` matches.
     """
-    onnx = _import_onnx()
     head_matmul(model, source)
     inferred = onnx.shape_inference.infer_shapes(model)
     types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
@@ -317,8 +299,7 @@ def _configure(
         cached = options.calib_cache is not None and options.calib_cache.is_file()
         batcher = None
         if options.calib_dir and not cached:
-            geometry = Geometry(*facts.input_hw, facts.resize_mode)
-            batcher = ImageBatcher(options.calib_dir, geometry, options.batch[1])
+            batcher = ImageBatcher(options.calib_dir, facts.geometry, options.batch[1])
             log(f"calibrating on {len(batcher) * batcher.batch_size} images from {options.calib_dir}")
         config.set_flag(trt.BuilderFlag.INT8)
         calibrator = entropy_calibrator(trt, batcher, options.calib_cache, cuda)

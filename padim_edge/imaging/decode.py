@@ -60,9 +60,13 @@ def check_pixels(height: int, width: int, source: str) -> None:
     limit = max_pixels()
     if height * width > limit:
         raise UserError(
-            f"{source}: image is {width}x{height} = {height * width / 1e6:.1f} MP, over the limit of "
-            f"{limit / 1e6:.1f} MP (set {MAX_PIXELS_ENV} to raise it)"
+            f"{source}: image is {width}x{height} = {_megapixels(height * width)} MP, over the limit of "
+            f"{_megapixels(limit)} MP (set {MAX_PIXELS_ENV} to raise it)"
         )
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f}" if pixels >= 10_000_000 else f"{pixels / 1e6:.2g}"
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

@@ -6,10 +6,11 @@ Three resize modes, recorded in the model:
 - `letterbox`: the whole frame, scaled uniformly to fit inside H x W, centred, padded with black.
 - `crop`: scaled uniformly to cover H x W, centred, the overflow cut off (only when asked for).
 
-Each placement is an affine map from frame pixels to model pixels (pixel centres, OpenCV's convention),
-so an anomaly map goes back onto the whole original frame with one `cv2.warpAffine`; frame pixels the model
-never saw (cut off by `crop`, or outside a rotated view) get 0. Shrinking uses area interpolation (no
-aliasing), enlarging bilinear.
+With `align principal_axis` the placed frame is then turned so the part's principal axis is horizontal
+(imaging.align). Each placement is an affine map from frame pixels to model pixels (pixel centres,
+OpenCV's convention), so an anomaly map goes back onto the whole original frame with one
+`cv2.warpAffine`; frame pixels the model never saw (cut off by `crop`, or outside a rotated view) get 0.
+Shrinking uses area interpolation (no aliasing), enlarging bilinear.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from padim_edge.errors import UserError
+from padim_edge.imaging.align import align, compose
+
+if TYPE_CHECKING:
+    from padim_edge.contract.schema import ModelConfig
 
 RESIZE_MODES = ("stretch", "letterbox", "crop")
+ALIGN_MODES = ("none", "principal_axis")
 MULTIPLE = 16  # default input sides are multiples of the deepest feature stride
 
 
@@ -51,15 +58,24 @@ class Placement:
 
 @dataclass(frozen=True)
 class Geometry:
-    """The model's input size and resize mode: prepares frames and records where each one went."""
+    """The model's input size, resize mode and pose normalisation: prepares frames and records where each
+    one went."""
 
     height: int
     width: int
     mode: str = "stretch"
+    align: str = "none"
 
     def __post_init__(self) -> None:
         if self.mode not in RESIZE_MODES:
             raise UserError(f"--resize-mode {self.mode}: expected one of {', '.join(RESIZE_MODES)}")
+        if self.align not in ALIGN_MODES:
+            raise UserError(f"--align {self.align}: expected one of {', '.join(ALIGN_MODES)}")
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> Geometry:
+        """The geometry a fitted model was fitted with."""
+        return cls(config.input_height, config.input_width, config.resize_mode, config.align)
 
     def place(self, frame_hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int], Placement]:
         """(resized h, w), (top, left) offset of the resized frame in the input, and the placement."""
@@ -92,6 +108,9 @@ class Geometry:
             frame = canvas
         elif self.mode == "crop":
             frame = frame[-top : -top + self.height, -left : -left + self.width]
+        if self.align == "principal_axis":
+            frame, pose = align(np.ascontiguousarray(frame))
+            placement = Placement(compose(pose, placement.matrix), placement.frame_hw, placement.model_hw, False)
         return np.ascontiguousarray(frame), placement
 
 
@@ -101,7 +120,7 @@ def default_input_hw(frame_sizes: Sequence[tuple[int, int]], short_side: int) ->
     if not frame_sizes:
         raise UserError("no readable training images to take the input size from")
     aspect = float(np.median([w / h for h, w in frame_sizes]))
-    longer = max(short_side, MULTIPLE * round(short_side * max(aspect, 1 / aspect) / MULTIPLE))
+    longer = max(short_side, MULTIPLE * math.floor(short_side * max(aspect, 1 / aspect) / MULTIPLE + 0.5))
     return (short_side, longer) if aspect >= 1 else (longer, short_side)
 
 

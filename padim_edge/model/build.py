@@ -44,8 +44,16 @@ def scoring_graph(
     features: FeatureExtractor, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor
 ) -> PadimGraph:
     """The full graph: `features`, the Mahalanobis head on (mean, factor), upsampling, blur and score."""
-    post = PostProcess(features.grid(config.input_hw), config.input_hw, config.sigma)
-    return PadimGraph(features, MahalanobisHead(mean, factor), post).eval()
+    grid = features.grid(config.input_hw)
+    k = config.cov_block
+    tiles = -(-grid[0] // k) * -(-grid[1] // k)
+    if mean.shape[0] != grid[0] * grid[1] or factor.shape[0] != tiles:
+        raise UserError(
+            f"statistics for {mean.shape[0]} positions and {factor.shape[0]} covariances do not fit a "
+            f"{grid[0]}x{grid[1]} feature grid with {k}x{k} tiles (the run's files do not belong together)"
+        )
+    post = PostProcess(grid, config.input_hw, config.sigma)
+    return PadimGraph(features, MahalanobisHead(mean, factor, grid, k), post).eval()
 
 
 def graph_from_run(

@@ -1,4 +1,4 @@
-"""A fitted model on disk: `config.json` plus `statistics.safetensors` (mean and whitening factor).
+"""A fitted model on disk: `config.json` plus `statistics.safetensors` (mean and whitening factors).
 
 No backbone weights are stored: they are reloaded from the recorded source and checked by sha256. A fit
 stages the whole folder and swaps it in at once (contract.files.staged_folder): a killed fit leaves the
@@ -32,11 +32,12 @@ def statistics_digest(mean: torch.Tensor, factor: torch.Tensor) -> str:
 
 
 def check_statistics(mean: torch.Tensor, factor: torch.Tensor, d: int, source: str) -> None:
-    """Shapes [P, d] and [P, d, d], every value finite; else one UserError naming `source`."""
-    if mean.ndim != 2 or mean.shape[1] != d or tuple(factor.shape) != (mean.shape[0], d, d):
+    """Shapes [P, d] and [T, d, d] (T = P, or fewer where tiles share a covariance), every value finite;
+    else one UserError naming `source`."""
+    if mean.ndim != 2 or mean.shape[1] != d or factor.ndim != 3 or factor.shape[1:] != (d, d):
         raise UserError(
             f"{source}: statistics shaped mean {list(mean.shape)}, factor {list(factor.shape)}; "
-            f"expected [P, {d}] and [P, {d}, {d}]"
+            f"expected [P, {d}] and [T, {d}, {d}]"
         )
     for name, tensor in (("mean", mean), ("factor", factor)):
         if not bool(torch.isfinite(tensor).all()):

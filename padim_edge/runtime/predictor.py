@@ -26,7 +26,7 @@ class Predictor:
     def __init__(self, backend: Backend, threshold: float | None = None) -> None:
         self.backend = backend
         config = backend.info.config
-        self.geometry = Geometry(*config.input_hw, config.resize_mode)
+        self.geometry = Geometry.of(config)
         check_threshold(threshold)
         self.threshold = threshold if threshold is not None else config.threshold
 

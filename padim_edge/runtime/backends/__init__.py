@@ -11,9 +11,14 @@ MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
 
 
 def open_backend(
-    path: Path, providers: list[str] | None = None, threads: int | None = None, spinning: bool = True
+    path: Path,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    spinning: bool = True,
+    cuda_graph: bool = False,
 ) -> Backend:
-    """An onnxruntime backend for `.onnx`, a TensorRT one for `.engine`/`.plan`.
+    """An onnxruntime backend for `.onnx`, a TensorRT one for `.engine`/`.plan` (`cuda_graph`: replay the
+    engine's kernels as one captured CUDA graph, TensorRT only).
 
     `spinning=False` stops onnxruntime's idle intra-op threads from busy-waiting: right for pipelines whose
     other threads (decode, pre-processing) need the cores between inferences. Where onnxruntime's TensorRT
@@ -24,7 +29,9 @@ def open_backend(
     if path.suffix in (".engine", ".plan"):
         from padim_edge.runtime.backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend(path)
+        return TensorRTBackend(path, cuda_graph=cuda_graph)
+    if cuda_graph:
+        raise UserError("--cuda-graph applies to TensorRT engines (.engine), not to .onnx models")
     if path.suffix != ".onnx":
         raise UserError(f"{path}: unknown model type (expected {', '.join(MODEL_SUFFIXES)})")
     import onnxruntime as ort

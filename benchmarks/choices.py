@@ -1,0 +1,175 @@
+"""`make choices` = `python -m benchmarks.choices`: the defaults' accuracy table in docs/choices.md.
+
+Every candidate configuration is fitted and evaluated with the product's own code (padim_edge.fit,
+padim_edge.evaluate: whole original frames, uncropped masks) on every dataset at hand: the MVTec AD
+copies in ../shared/data/mvtec (screw, bottle, tire) and ELPV mono cells (the elpv-dataset package), each
+with seeds 0, 1 and 2 (the seed draws the channels and the hold-out split). Results are cached per
+(configuration, dataset, seed) under benchmarks/results/cache/choices/ while the sources they depend on
+are unchanged; the table goes to docs/choices.md between its `choices` markers, with the commit and the
+machine, and only from a clean tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import describe
+from benchmarks.paths import CACHE, MVTEC, ROOT
+from padim_edge.contract.files import atomic_write
+
+DATASETS = ("screw", "bottle", "tire", "elpv")
+SEEDS = (0, 1, 2)
+METRICS = ("image_auroc", "pixel_auroc", "pro")
+DOC = ROOT / "docs" / "choices.md"
+START, END = "<!-- choices:start -->", "<!-- choices:end -->"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A configuration: FitOptions keywords, and why it is in the table."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+    note: str = ""
+
+
+CANDIDATES = (
+    Candidate("default", {}, "the defaults"),
+)
+
+
+def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path) -> dict:
+    """Fit and evaluate one (configuration, dataset, seed); cached while the sources are unchanged."""
+    from padim_edge.data import load_dataset
+    from padim_edge.evaluate import predict_split
+    from padim_edge.fit import FitOptions, fit
+    from padim_edge.metrics import compute_metrics
+
+    folder = CACHE / "choices" / candidate.name / dataset / f"seed{seed}"
+    stamp = json.dumps({"options": candidate.options, "sources": _sources_stamp()}, sort_keys=True)
+    record = folder / "metrics.json"
+    if record.is_file():
+        cached = json.loads(record.read_text())
+        if cached.get("stamp") == stamp:
+            return cached
+    split = load_dataset("elpv", None, "mono") if dataset == "elpv" else load_dataset("mvtec", data_root, dataset)
+    started = time.perf_counter()
+    config = fit(split, folder / "run", FitOptions(**candidate.options, seed=seed, show_progress=False), data_root)
+    fit_s = time.perf_counter() - started
+    pred = predict_split(folder / "run", split.test, show=False)
+    has_masks = any(s.mask_path is not None for s in pred.samples)
+    metrics = compute_metrics(pred.labels, pred.scores, pred.masks if has_masks else None, pred.maps)
+    result = {
+        **{k: metrics[k] for k in METRICS},
+        "input_hw": list(config.input_hw),
+        "fit_s": round(fit_s, 1),
+        "n_test": len(pred.samples),
+        "stamp": stamp,
+    }
+    atomic_write(record, json.dumps(result, indent=1))
+    return result
+
+
+def _sources_stamp() -> str:
+    """What the numbers depend on: the product's sources (a change re-measures everything)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "padim_edge").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def aggregate(results: dict) -> dict:
+    """Per candidate and dataset: mean and std over seeds of each metric; and the mean over datasets."""
+    table: dict = {}
+    for (name, dataset), runs in results.items():
+        entry = table.setdefault(name, {})
+        entry[dataset] = {
+            m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs])))
+            for m in METRICS
+            if all(r[m] is not None for r in runs)
+        }
+    for entry in table.values():
+        entry["mean"] = {
+            m: (float(np.mean([v[m][0] for d, v in entry.items() if m in v])), math.nan)
+            for m in METRICS
+        }
+    return table
+
+
+def markdown(table: dict, datasets: tuple[str, ...], seeds: tuple[int, ...], header: str) -> str:
+    """The table: one row per candidate, image AUROC / pixel AUROC / PRO per dataset as mean ± std."""
+    lines = [header, "", "| configuration | " + " | ".join(datasets) + " | mean |", "|---" * (len(datasets) + 2) + "|"]
+    notes = {c.name: c.note for c in CANDIDATES}
+    for name, entry in table.items():
+        cells = []
+        for dataset in (*datasets, "mean"):
+            values = entry.get(dataset, {})
+            parts = []
+            for m in METRICS:
+                if m in values:
+                    mean, std = values[m]
+                    parts.append(f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}")
+                else:
+                    parts.append("-")
+            cells.append(" / ".join(parts))
+        lines.append(f"| {name}: {notes.get(name, '')} | " + " | ".join(cells) + " |")
+    lines += ["", f"Cells: image AUROC / pixel AUROC / PRO, mean ± std over seeds {', '.join(map(str, seeds))}."]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    doc = DOC.read_text()
+    if START not in doc or END not in doc:
+        raise SystemExit(f"{DOC}: no {START} ... {END} section to fill")
+    head, rest = doc.split(START, 1)
+    atomic_write(DOC, f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.choices", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, default=MVTEC)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--only", help="Comma-separated candidate names (default: all).")
+    args = parser.parse_args()
+    datasets = tuple(args.datasets.split(","))
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    wanted = set(args.only.split(",")) if args.only else None
+    results: dict = {}
+    for candidate in CANDIDATES:
+        if wanted and candidate.name not in wanted:
+            continue
+        for dataset in datasets:
+            for seed in seeds:
+                r = run_one(candidate, dataset, seed, args.data_root)
+                print(f"{candidate.name:28s} {dataset:7s} seed {seed}: " + "  ".join(f"{m} {r[m]}" for m in METRICS))
+                results.setdefault((candidate.name, dataset), []).append(r)
+    table = aggregate(results)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True).stdout
+    machine = describe()
+    header = (
+        f"Written by `make choices` at commit {head.stdout.strip()} on {time.strftime('%Y-%m-%d')}: "
+        f"{machine['cpu']}, {machine['cores_usable']} cores, SIMD {', '.join(machine['simd'])}."
+    )
+    text = markdown(table, datasets, seeds, header)
+    atomic_write(CACHE / "choices" / "table.md", text + "\n")
+    print(text)
+    if dirty.strip() or wanted or datasets != DATASETS or seeds != SEEDS:
+        print(f"not written to {DOC}: only a full run from a clean tree writes it")
+    else:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Fit and export on real images: the run directory, the ONNX graph, parity with PyTorch, storage options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from padim_edge.cli import main
+from padim_edge.contract.metadata import read_onnx_metadata
+from padim_edge.contract.names import FACTOR, INPUT, MEAN, OUTPUTS
+from padim_edge.data import iter_batches, load_dataset
+from padim_edge.errors import UserError
+from padim_edge.evaluate import predict_split
+from padim_edge.export.onnx_graph import export_run
+from padim_edge.fit import FitOptions, fit
+from padim_edge.imaging.geometry import Geometry
+from padim_edge.model.run_dir import load_run, statistics_digest
+from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from padim_edge.verify import check_parity
+
+
+def cell_samples(cells_root: Path) -> list:
+    return load_dataset("folder", cells_root, "cells").test
+
+
+def test_the_run_follows_the_frames_aspect_ratio(cells_run: Path) -> None:
+    config, mean, factor = load_run(cells_run)
+    assert config.input_hw == (128, 256)  # 600x300 pairs, shorter side 128
+    assert config.n_train == 28 and config.n_holdout == 4 and config.threshold > 0
+    assert mean.shape == (32 * 64, 100) and factor.shape == (32 * 64, 100, 100)
+
+
+def test_graph_interface(cells_model: Path) -> None:
+    model = onnx.load(str(cells_model), load_external_data=False)
+    (inp,) = model.graph.input
+    assert inp.name == INPUT and inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 128, 256, 3]
+    assert [o.name for o in model.graph.output] == list(OUTPUTS)
+    inits = {i.name: list(i.dims) for i in model.graph.initializer}
+    assert inits[FACTOR] == [2048, 100, 100] and inits[MEAN] == [2048, 1, 1, 100]
+    assert not any(n.op_type == "Pad" for n in model.graph.node)  # TF-same pads folded into the Convs
+    onnx.checker.check_model(str(cells_model))
+
+
+def test_parity_with_pytorch(cells_run: Path, cells_model: Path, cells_root: Path) -> None:
+    parity = check_parity(cells_run, cells_model, cell_samples(cells_root))
+    assert parity.ok and parity.images == 20, parity
+    assert main(["verify", str(cells_run), "--images", "4"]) == 0
+
+
+def test_evaluation_maps_cover_the_original_frames(cells_run: Path, cells_root: Path) -> None:
+    samples = cell_samples(cells_root)[::5]
+    pred = predict_split(cells_run, samples, show=False)
+    assert [m.shape for m in pred.maps] == [f.shape[:2] for f in pred.frames] == [(300, 600)] * len(samples)
+    assert all(m.min() > 0 for m in pred.maps)  # stretch: every frame pixel is scored
+
+
+def test_external_data_writes_loads_and_runs(
+    cells_run: Path, cells_model: Path, tmp_path: Path, cells_root: Path
+) -> None:
+    result = export_run(cells_run, tmp_path / "big.onnx", external_threshold=1 << 20)
+    assert result.external_data == tmp_path / "big.onnx.data"
+    assert result.external_data.stat().st_size > 50e6 and result.path.stat().st_size < 5e6
+    frames = next(iter_batches(cell_samples(cells_root), 4, Geometry(128, 256))).images
+    maps_ext, scores_ext = OnnxRuntimeBackend(result.path).infer(frames)
+    maps, scores = OnnxRuntimeBackend(cells_model).infer(frames)
+    np.testing.assert_array_equal(scores_ext, scores)
+    np.testing.assert_array_equal(maps_ext, maps)
+
+
+def test_fp16_statistics_halve_the_model(cells_run: Path, cells_model: Path, tmp_path: Path, cells_root: Path) -> None:
+    half = export_run(cells_run, tmp_path / "half.onnx", fp16_statistics=True)
+    assert half.bytes_on_disk < 0.55 * cells_model.stat().st_size
+    assert read_onnx_metadata(half.path).export.statistics_dtype == "float16"
+    parity = check_parity(cells_run, half.path, cell_samples(cells_root), tolerance=1e-3)
+    assert parity.same_ranking and parity.relative_map_diff < 1e-3, parity
+
+
+def test_resnet18_with_random_weights_and_shared_covariances_exports_with_parity(
+    tmp_path: Path, cells_root: Path
+) -> None:
+    split = load_dataset("folder", cells_root, "cells", limit=6)
+    options = FitOptions(backbone="resnet18", weights="random", input_size=68, cov_block=2, show_progress=False)
+    config = fit(split, tmp_path / "r18", options)
+    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 144)
+    _, mean, factor = load_run(tmp_path / "r18")
+    assert mean.shape[0] == 17 * 36 and factor.shape[0] == 9 * 18  # one per 2x2 tile, edge tiles smaller
+    parity = check_parity(tmp_path / "r18", export_run(tmp_path / "r18").path, split.test)
+    assert parity.ok, parity
+
+
+def test_non_finite_statistics_are_refused_at_load_and_export(cells_run: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    tensors = load_file(str(cells_run / "statistics.safetensors"))
+    tensors["factor"][3, 0, 0] = float("nan")
+    save_file(tensors, str(broken / "statistics.safetensors"))
+    config = json.loads((cells_run / "config.json").read_text())
+    config["statistics_sha256"] = statistics_digest(tensors["mean"], tensors["factor"])
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="factor holds NaN or infinite values"):
+        load_run(broken)
+    with pytest.raises(UserError, match="NaN or infinite"):
+        export_run(broken)
+
+
+def test_a_refit_with_other_settings_replaces_the_run_whole(cells_root: Path, tmp_path: Path) -> None:
+    split = load_dataset("folder", cells_root, "cells", limit=4)
+    run = tmp_path / "run"
+    fit(split, run, FitOptions(input_size=64, show_progress=False))
+    (run / "model.onnx").write_bytes(b"stale")  # an export of the previous fit
+    fit(split, run, FitOptions(input_size=(64, 64), resize_mode="letterbox", show_progress=False))
+    config, _, _ = load_run(run)
+    assert (config.input_hw, config.resize_mode) == ((64, 64), "letterbox")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "statistics.safetensors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging left behind
+
+
+def test_statistics_are_the_float64_fit_of_the_embeddings(cells_run: Path, cells_root: Path) -> None:
+    """The saved mean is the plain mean of the training embeddings (an independent numpy computation)."""
+    from padim_edge.fit import split_holdout
+    from padim_edge.model.build import feature_extractor, load_run_backbone
+
+    config, mean, factor = load_run(cells_run)
+    train = load_dataset("folder", cells_root, "cells").train
+    fit_set, _ = split_holdout(train, 0.1, config.seed)
+    features = feature_extractor(config, load_run_backbone(config))
+    with torch.inference_mode():
+        embeddings = [
+            features(torch.from_numpy(b.images)).flatten(2).transpose(1, 2).double().numpy()
+            for b in iter_batches(fit_set, 8, Geometry(*config.input_hw))
+        ]
+    x = np.concatenate(embeddings)  # [N, P, d]
+    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-4, atol=1e-4)
+    w = factor[100].double().numpy()
+    cov = np.cov(x[:, 100].T) + config.eps * np.eye(config.d)
+    np.testing.assert_allclose(w @ cov @ w.T, np.eye(config.d), atol=1e-3)
