@@ -23,15 +23,16 @@ from padim_edge.errors import UserError
 
 
 def kill_when_staged(args: list[object], folder: Path, target: str, timeout: float = 240) -> str:
-    """Start `padim-edge ARGS`, SIGKILL it the moment a staging folder for `target` appears in `folder`;
-    returns the staging folder's name (a failed test if the command ended first)."""
+    """Start `padim-edge ARGS`, SIGKILL it while it writes into its staging folder for `target` in `folder`
+    (the folder exists and holds a file being written); returns the staging folder's name (a failed test if
+    the command ended first)."""
     prefix = f".{target}.{STAGING}-"
     process = subprocess.Popen(cli_command(*args), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             staged = [name for name in os.listdir(folder) if name.startswith(prefix)]
-            if staged:
+            if staged and _entries(folder / staged[0]):
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=30)
                 return staged[0]
@@ -43,6 +44,13 @@ def kill_when_staged(args: list[object], folder: Path, target: str, timeout: flo
         process.kill()
         process.communicate(timeout=30)
     raise AssertionError("unreachable")
+
+
+def _entries(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:  # swapped in and removed since it was listed
+        return []
 
 
 def test_fit_killed_while_saving_leaves_the_previous_run_whole(
