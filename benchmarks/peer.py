@@ -73,6 +73,22 @@ def find(folder: Path) -> list[PeerModel]:
     return found
 
 
+def summary(folder: Path, wanted: tuple[int, ...]) -> dict:
+    """What was found in `folder` (each export's input, batch sizes, how it was made), what is missing, and how
+    to build it: the report's `peer` section."""
+    found = {}
+    for export in find(folder):
+        found[export.role] = {
+            "onnx": str(export.onnx),
+            "input": {"name": export.input_name, "dtype": export.input_dtype, "shape": list(export.input_shape)},
+            "problem": export.check(),
+            "batches": list(export.batches(wanted)),
+            "record": {k: export.record.get(k) for k in ("made_by", "backbone", "weights", "n_features_d", "versions")},
+        }
+    missing = [role for role in ROLES.values() if role not in found]
+    return {"folder": str(folder), "found": found, "missing": missing, "how_to_build": HOW_TO_BUILD}
+
+
 def _describe(name: str, role: str, path: Path, record: dict) -> PeerModel:
     model = onnx.load(str(path), load_external_data=False)
     weights = {i.name for i in model.graph.initializer}

@@ -91,7 +91,7 @@ def build_models(options: Options) -> tuple[list[Model], dict]:
             if tensorrt.available() is None:
                 engine = tensorrt.ensure_engine(fused, max(batches))
                 rows.append(Model(f"{config.name} tensorrt", "tensorrt", engine, batches, config, run))
-    return rows, _peer_found(options.peer_dir)
+    return rows, peer.summary(options.peer_dir, cfg.BATCHES)
 
 
 def _peer_rows(options: Options) -> list[Model]:
@@ -100,21 +100,6 @@ def _peer_rows(options: Options) -> list[Model]:
         if export.check() is None and export.batches(cfg.BATCHES):
             rows.append(Model(export.role, "anomalib", export.onnx, export.batches(cfg.BATCHES), export=export))
     return rows
-
-
-def _peer_found(folder: Path) -> dict:
-    """The anomalib exports found (with their inputs and how they were made), and what is missing and why."""
-    found = {}
-    for export in peer.find(folder):
-        found[export.role] = {
-            "onnx": str(export.onnx),
-            "input": {"name": export.input_name, "dtype": export.input_dtype, "shape": list(export.input_shape)},
-            "problem": export.check(),
-            "batches": list(export.batches(cfg.BATCHES)),
-            "record": {k: export.record.get(k) for k in ("made_by", "backbone", "weights", "n_features_d", "versions")},
-        }
-    missing = [role for role in peer.ROLES.values() if role not in found]
-    return {"folder": str(folder), "found": found, "missing": missing, "how_to_build": peer.HOW_TO_BUILD}
 
 
 def prepare_inputs(rows: list[Model], data_root: Path) -> dict[str, Path]:
