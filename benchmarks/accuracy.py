@@ -8,7 +8,6 @@ its `Placement`, as predict_split does. Metrics: `padim_edge.metrics.compute_met
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +20,18 @@ from padim_edge.metrics import compute_metrics
 METRICS = ("image_auroc", "pixel_auroc", "pro")
 
 
-@dataclass
-class Scored:
-    """A model's metrics on a test split, with its scores and whole-frame maps in sample order."""
-
-    metrics: dict
-    scores: np.ndarray
-    maps: list[np.ndarray]
-
-
-def _scored(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray], maps: list[np.ndarray]) -> Scored:
+def _metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray], maps: list[np.ndarray]) -> dict:
     metrics = compute_metrics(labels, scores, masks, maps)
-    keep = (*METRICS, "n_images", "n_good", "n_defective", "n_regions")
-    return Scored({k: metrics[k] for k in keep}, scores, maps)
+    return {k: metrics[k] for k in (*METRICS, "n_images", "n_good", "n_defective", "n_regions")}
 
 
-def score_run(run: Path, samples: list[Sample]) -> Scored:
+def score_run(run: Path, samples: list[Sample]) -> dict:
     """A fitted run's metrics through predict_split (what `padim-edge eval` reports)."""
     pred = predict_split(run, samples, show=False)
-    return _scored(pred.labels, pred.scores, pred.masks, pred.maps)
+    return _metrics(pred.labels, pred.scores, pred.masks, pred.maps)
 
 
-def score_onnx(model: Path, samples: list[Sample], threads: int, batch: int = 16) -> Scored:
+def score_onnx(model: Path, samples: list[Sample], threads: int, batch: int = 16) -> dict:
     """An ONNX padim-edge model's metrics through the product's runtime, maps placed back onto the frames."""
     from padim_edge.runtime.backends import open_backend
 
@@ -56,14 +45,4 @@ def score_onnx(model: Path, samples: list[Sample], threads: int, batch: int = 16
         scores.append(score)
         masks += b.masks
         maps += [p.to_frame(m) for p, m in zip(b.placements, amap)]
-    return _scored(np.array(labels), np.concatenate(scores), masks, maps)
-
-
-def agreement(a: Scored, b: Scored) -> dict:
-    """How far b's outputs are from a's: largest differences relative to a's range, and the score ranking."""
-    map_range = max(float(np.ptp(m)) for m in a.maps)
-    return {
-        "max_score_rel_diff": float(np.abs(a.scores - b.scores).max() / np.ptp(a.scores)),
-        "max_map_rel_diff": max(float(np.abs(x - y).max()) for x, y in zip(a.maps, b.maps)) / map_range,
-        "same_ranking": bool((np.argsort(a.scores, kind="stable") == np.argsort(b.scores, kind="stable")).all()),
-    }
+    return _metrics(np.array(labels), np.concatenate(scores), masks, maps)

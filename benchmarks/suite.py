@@ -186,9 +186,9 @@ def accuracy(rows: list[Model], options: Options) -> tuple[dict[str, dict], dict
             continue
         log(f"accuracy: {row.name}")
         if row.kind == "fused":
-            by_row[row.name] = score_run(row.run, screw).metrics
+            by_row[row.name] = score_run(row.run, screw)
         else:
-            by_row[row.name] = score_onnx(row.path, screw, options.plan.threads).metrics
+            by_row[row.name] = score_onnx(row.path, screw, options.plan.threads)
     by_dataset = {}
     for dataset in options.datasets:
         run = models.ensure_run(cfg.DEFAULT, options.data_root, dataset)
@@ -196,7 +196,7 @@ def accuracy(rows: list[Model], options: Options) -> tuple[dict[str, dict], dict
             metrics = by_row[f"{cfg.DEFAULT.name} fused"]
         else:
             log(f"accuracy: {cfg.DEFAULT.name} on {'/'.join(dataset)}")
-            metrics = score_run(run, test_split(*dataset)).metrics
+            metrics = score_run(run, test_split(*dataset))
         config = read_config(run)
         by_dataset["/".join(dataset)] = {**metrics, "input_hw": list(config.input_hw), "n_train": config.n_train}
     return by_row, by_dataset
