@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/elpv-mono
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench choices lint
 
 $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The accuracy table behind the defaults (docs/choices.md): every candidate on every dataset, 3 seeds.
+choices: install
+	$(BIN)/python -m benchmarks.choices
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

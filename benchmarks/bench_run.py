@@ -7,7 +7,7 @@ Two modes, because they answer different questions:
   MJPEG/H.264 camera), with the latest-frame policy. This is what "30 fps sustained, p99 under 100 ms"
   means: keep up with a 30 fps camera (no drops) with a bounded capture-to-verdict latency.
 
-    python benchmarks/bench_run.py [--model runs/.../model.onnx] [--frames 300] [--threads 2]
+    python -m benchmarks.bench_run [--model runs/.../model.onnx] [--frames 300] [--threads 2]
 
 Without --model it fits and exports efficientnet_lite0 on the MVTec screw data once, into runs/bench-screw
 (needs the fit extras and ../shared/data/mvtec). Writes benchmarks/results/run.json and run.md.
@@ -29,10 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from padim_edge.config import atomic_write
-from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
-from padim_edge.runtime.pipeline import Pipeline, PipelineOptions, Result
+from padim_edge.contract.files import atomic_write
+from padim_edge.runtime.backends import open_backend
+from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
+from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,8 +89,8 @@ class JsonLinesToFile:
     def __init__(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
-    def write(self, result: Result) -> None:
-        self._file.write(json.dumps(result.as_dict()) + "\n")
+    def write(self, result: FrameResult) -> None:
+        self._file.write(json.dumps(result.as_json()) + "\n")
 
     def close(self) -> None:
         self._file.close()
@@ -179,7 +180,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# padim-edge run: pipeline benchmark",
         "",
-        f"Model `{report['model']}` ({report['backbone']} at {report['input_size']}), {report['frames']} frames of "
+        f"Model `{report['model']}` ({report['backbone']} at {'x'.join(map(str, report['input_hw']))}), "
+        f"{report['frames']} frames of "
         f"{WIDTH}x{HEIGHT} mp4v video, onnxruntime CPU, {report['threads']} intra-op threads.",
         f"Machine: {m['cpu']}, {m['cores_usable']} usable cores, load average before {m['load_average_before']}, "
         f"onnxruntime {m['onnxruntime']}, OpenCV {m['opencv']}.",
@@ -234,7 +236,7 @@ def main() -> None:
         video = tmp / "bench.mp4"
         write_video(video, args.frames, args.camera_fps)
         for spinning in (False, True):  # padim-edge run turns spinning off; onnxruntime's default is on
-            predictor = Predictor(OnnxRuntimeBackend(model, threads=args.threads, spinning=spinning))
+            predictor = Predictor(open_backend(model, ["CPUExecutionProvider"], args.threads, spinning=spinning))
             tag = ", ort spinning" if spinning else ""
             for batch in (1, 4):
                 runs[f"file, batch {batch}{tag}"] = measure(VideoFile(video), predictor, batch, tmp)
@@ -248,7 +250,7 @@ def main() -> None:
     report = {
         "model": str(model),
         "backbone": config.backbone,
-        "input_size": config.input_size,
+        "input_hw": list(config.input_hw),
         "frames": args.frames,
         "threads": args.threads,
         "machine": host,

@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import describe
+from benchmarks.doc_section import DirtyTree, tree_state, write_section
+from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC, ROOT
 from padim_edge.contract.files import atomic_write
 
@@ -29,7 +29,7 @@ DATASETS = ("screw", "bottle", "tire", "elpv")
 SEEDS = (0, 1, 2)
 METRICS = ("image_auroc", "pixel_auroc", "pro")
 DOC = ROOT / "docs" / "choices.md"
-START, END = "<!-- choices:start -->", "<!-- choices:end -->"
+SECTION = "choices"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,11 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("default", {}, "the defaults"),
+    Candidate("plain", {}, "PaDiM as in 0.1: stage ends, no local average, 224"),
+    Candidate("pool3", {"pooling": 3}, "3x3 local average of the features"),
+    Candidate("pool3-block2", {"pooling": 3, "cov_block": 2}, "+ one covariance per 2x2 tile"),
+    Candidate("pool3-320", {"pooling": 3, "input_size": 320}, "+ shorter side 320"),
+    Candidate("pool3-320-block2", {"pooling": 3, "input_size": 320, "cov_block": 2}, "+ 320 and 2x2 tiles"),
 )
 
 
@@ -106,9 +110,9 @@ def aggregate(results: dict) -> dict:
     return table
 
 
-def markdown(table: dict, datasets: tuple[str, ...], seeds: tuple[int, ...], header: str) -> str:
+def markdown(table: dict, datasets: tuple[str, ...], seeds: tuple[int, ...]) -> str:
     """The table: one row per candidate, image AUROC / pixel AUROC / PRO per dataset as mean ± std."""
-    lines = [header, "", "| configuration | " + " | ".join(datasets) + " | mean |", "|---" * (len(datasets) + 2) + "|"]
+    lines = ["| configuration | " + " | ".join(datasets) + " | mean |", "|---" * (len(datasets) + 2) + "|"]
     notes = {c.name: c.note for c in CANDIDATES}
     for name, entry in table.items():
         cells = []
@@ -127,14 +131,6 @@ def markdown(table: dict, datasets: tuple[str, ...], seeds: tuple[int, ...], hea
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text()
-    if START not in doc or END not in doc:
-        raise SystemExit(f"{DOC}: no {START} ... {END} section to fill")
-    head, rest = doc.split(START, 1)
-    atomic_write(DOC, f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.choices", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=MVTEC)
@@ -145,6 +141,7 @@ def main() -> None:
     datasets = tuple(args.datasets.split(","))
     seeds = tuple(int(s) for s in args.seeds.split(","))
     wanted = set(args.only.split(",")) if args.only else None
+    state = tree_state()  # taken before the run: the figures are those of this commit
     results: dict = {}
     for candidate in CANDIDATES:
         if wanted and candidate.name not in wanted:
@@ -154,21 +151,16 @@ def main() -> None:
                 r = run_one(candidate, dataset, seed, args.data_root)
                 print(f"{candidate.name:28s} {dataset:7s} seed {seed}: " + "  ".join(f"{m} {r[m]}" for m in METRICS))
                 results.setdefault((candidate.name, dataset), []).append(r)
-    table = aggregate(results)
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True).stdout
-    machine = describe()
-    header = (
-        f"Written by `make choices` at commit {head.stdout.strip()} on {time.strftime('%Y-%m-%d')}: "
-        f"{machine['cpu']}, {machine['cores_usable']} cores, SIMD {', '.join(machine['simd'])}."
-    )
-    text = markdown(table, datasets, seeds, header)
+    text = markdown(aggregate(results), datasets, seeds)
     atomic_write(CACHE / "choices" / "table.md", text + "\n")
     print(text)
-    if dirty.strip() or wanted or datasets != DATASETS or seeds != SEEDS:
-        print(f"not written to {DOC}: only a full run from a clean tree writes it")
-    else:
-        write_section(text)
+    if wanted or datasets != DATASETS or seeds != SEEDS:
+        print(f"not written to {DOC}: only a run of every candidate, dataset and seed writes it")
+        return
+    try:
+        write_section(DOC, SECTION, text, state, "make choices", summary(describe()))
+    except DirtyTree as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

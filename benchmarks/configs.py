@@ -1,73 +1,142 @@
-"""The configurations `make bench` measures: backbone, input size, d, and where the statistics come from."""
+"""Every configuration `make bench` measures, and how often: a change of the product's default is one edit here.
+
+`DEFAULT` mirrors `padim-edge fit`'s defaults (the report says when the two drift apart); the sweeps vary one
+field of it at a time, so they follow it.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+
+from padim_edge.contract.architectures import ARCHITECTURES, tap_channels
 
 SHORT = {"efficientnet_lite0": "lite0", "resnet18": "r18", "wide_resnet50_2": "wr50"}
 
 
 @dataclass(frozen=True)
 class Config:
-    """One PaDiM model. `real`: ImageNet weights fitted on screw; else random weights, synthetic statistics."""
+    """One PaDiM model. `real`: ImageNet weights fitted on the data; otherwise random weights and synthetic
+    statistics (the arithmetic, hence the speed, is the same; the accuracy means nothing)."""
 
     backbone: str
-    input_size: int
+    size: int | tuple[int, int]  # the shorter side (the other follows the training images), or (H, W)
     d: int
     real: bool
+    layers: tuple[str, ...] | None = None  # None: the backbone's default taps
+    pooling: int = 1
+    resize_mode: str = "stretch"
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return self.layers or ARCHITECTURES[self.backbone].default_taps
 
     @property
     def name(self) -> str:
-        return f"{SHORT[self.backbone]}@{self.input_size}-d{self.d}"
+        size = self.size if isinstance(self.size, int) else f"{self.size[0]}x{self.size[1]}"
+        name = f"{SHORT[self.backbone]}@{size}-d{self.d}"
+        if self.layers:
+            name += "-" + "+".join(self.layers)
+        if self.pooling > 1:
+            name += f"-pool{self.pooling}"
+        return name + ("" if self.resize_mode == "stretch" else f"-{self.resize_mode}")
 
     @property
     def key(self) -> str:
         """Cache folder name (no characters a shell or a filesystem minds)."""
-        return self.name.replace("@", "-")
+        return re.sub(r"[^A-Za-z0-9._-]", "-", self.name)
 
     @property
-    def positions(self) -> int:
-        return math.ceil(self.input_size / 4) ** 2
+    def square_hw(self) -> tuple[int, int]:
+        """The input H x W of a synthetic run (no images to take an aspect ratio from)."""
+        return (self.size, self.size) if isinstance(self.size, int) else self.size
+
+    def fit_options(self, **changes: object):
+        """The `padim_edge.fit.FitOptions` of this configuration."""
+        from padim_edge.fit import FitOptions
+
+        settings = dict(
+            backbone=self.backbone,
+            d=self.d,
+            layers=self.layers,
+            pooling=self.pooling,
+            input_size=self.size,
+            resize_mode=self.resize_mode,
+            show_progress=False,
+        )
+        return FitOptions(**{**settings, **changes})
 
 
 DEFAULT = Config("efficientnet_lite0", 224, 100, True)
 R18_224 = Config("resnet18", 224, 100, False)
-R18_256 = Config("resnet18", 256, 100, False)
+R18_256 = Config("resnet18", 256, 100, False)  # anomalib's resnet18 default, at its export size (issue 13)
 WR50_550 = Config("wide_resnet50_2", 224, 550, False)
+
+# Datasets the default is fitted and scored on (MVTec AD layout under --data-root, ELPV from its package).
+DATASETS = (("mvtec", "screw"), ("mvtec", "bottle"), ("mvtec", "tire"), ("elpv", "mono"))
+QUICK_DATASETS = (("mvtec", "screw"),)
+
+# Timing (benchmarks/latency.py): per model, `ROUNDS` fresh processes, the models alternating; in each,
+# `WARMUP` untimed then `CALLS` timed calls per batch size.
+ROUNDS, CALLS, WARMUP = 3, 40, 5
+QUICK_ROUNDS, QUICK_CALLS, QUICK_WARMUP = 2, 10, 2
+CURVE_BATCHES = (1, 4, 8, 16)  # the default and its reference: the latency curve
+BATCHES = (1, 8)  # every other model
+THREADS = 2  # onnxruntime intra-op threads (and PyTorch's), spinning off
+
+FIT_SCALING = (25, 50, 100, 200, 320)
+QUICK_FIT_SCALING = (25, 50)
+CALIB_IMAGES, QUICK_CALIB_IMAGES = 64, 16
+PIPELINE_FRAMES, QUICK_PIPELINE_FRAMES = 300, 60
+QUICK_TEST_IMAGES = 40  # --quick scores a subset of each test split (goods and defects in proportion)
+
+
+def all_channels(config: Config) -> int:
+    return tap_channels(config.backbone, config.taps)
 
 
 def accuracy_sweep(quick: bool) -> list[Config]:
-    """Fitted on screw (only Lite0 has ImageNet weights here): d at 224, then input size at d=100.
+    """Fitted on screw (only Lite0 has ImageNet weights here): d, then the input size, around the default.
 
-    Lite0 has 176 channels in its three stages, so d=176 (all of them) stands in for d=200.
+    d = all channels of the taps (176 for Lite0's default three) stands in for the paper's d = 200.
     """
     if quick:
         return [DEFAULT]
-    lite0 = "efficientnet_lite0"
     return [
-        Config(lite0, 224, 50, True),
+        replace(DEFAULT, d=50),
         DEFAULT,
-        Config(lite0, 224, 176, True),
-        Config(lite0, 256, 100, True),
-        Config(lite0, 320, 100, True),
+        replace(DEFAULT, d=all_channels(DEFAULT)),
+        replace(DEFAULT, size=256),
+        replace(DEFAULT, size=320),
     ]
 
 
 def speed_only(quick: bool, large: bool) -> list[Config]:
-    """Random-weight ResNets (no ImageNet weights here): speed only."""
+    """Random-weight ResNets (no ImageNet weights here): speed only. The wider sweep only with --large."""
     if quick:
         return [R18_224]
-    configs = [
-        R18_224,
-        R18_256,
-        Config("resnet18", 320, 100, False),
-        Config("resnet18", 224, 200, False),
-        Config("wide_resnet50_2", 224, 100, False),
-    ]
-    return configs + ([WR50_550] if large else [])
+    wider = [replace(R18_224, size=320), replace(R18_224, d=200), replace(WR50_550, d=100), WR50_550]
+    return [R18_224, R18_256] + (wider if large else [])
 
 
 def reference_configs(quick: bool) -> list[Config]:
-    """Configurations also built with the straightforward (reference) formulation."""
+    """Configurations also built in anomalib's formulation (benchmarks/reference_graph.py)."""
     return [DEFAULT] if quick else [DEFAULT, R18_224, R18_256]
+
+
+def default_drift() -> list[str]:
+    """Fields where `DEFAULT` differs from `padim-edge fit`'s defaults (empty when they agree)."""
+    from padim_edge.fit import FitOptions
+
+    fit = FitOptions()
+    arch = ARCHITECTURES[fit.backbone]
+    theirs = {
+        "backbone": fit.backbone,
+        "d": fit.d or arch.default_d,
+        "taps": tuple(fit.layers or arch.default_taps),
+        "pooling": fit.pooling,
+        "size": fit.input_size,
+        "resize_mode": fit.resize_mode,
+    }
+    ours = {k: getattr(DEFAULT, k) for k in theirs}
+    return [f"{k}: benchmarks {ours[k]!r}, padim-edge fit {theirs[k]!r}" for k in theirs if ours[k] != theirs[k]]

@@ -20,12 +20,14 @@ from benchmarks.probe import status_mb
 
 
 def measure(counts: tuple[int, ...], data_root: Path, work: Path, progress: Callable[[str], None] = print) -> list:
-    """One subprocess fit per N (efficientnet_lite0, d=100, 224, no hold-out)."""
+    """One subprocess fit per N (the default configuration, no hold-out)."""
     results = []
     for n in counts:
         progress(f"fit scaling: N={n}")
         cmd = [sys.executable, "-m", "benchmarks.fit_scaling", str(n), str(data_root), str(work / f"fit-{n}")]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            raise RuntimeError(f"fit of N={n} failed (exit {out.returncode}): {out.stderr.strip()[-500:]}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return results
 
@@ -33,10 +35,10 @@ def measure(counts: tuple[int, ...], data_root: Path, work: Path, progress: Call
 def main() -> None:
     n, data_root, out_dir = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     from padim_edge.data import load_dataset
-    from padim_edge.fit import FitOptions, fit
+    from padim_edge.fit import fit
 
     split = load_dataset("mvtec", data_root, CATEGORY, limit=n)
-    options = FitOptions(DEFAULT.backbone, d=DEFAULT.d, holdout=0.0, show_progress=False)
+    options = DEFAULT.fit_options(holdout=0.0)
     base = status_mb("VmRSS")
     start = time.perf_counter()
     config = fit(split, out_dir, options, data_root)

@@ -1,12 +1,14 @@
-"""The Mahalanobis head written several ways, timed side by side on onnxruntime CPU and checked for exactness.
+"""The Mahalanobis head written several ways, timed like the models (one process each, alternating) on
+onnxruntime CPU and checked for exactness.
 
 Each variant is a small ONNX graph: embedding [N, d, h, w] in, distance [N, P] out, with the statistics of a
-fitted run baked in (P = 3136, d = 100 for the default model). Exactness is the largest error relative to
-a float64 evaluation of sqrt((x - mu)^T Sigma^-1 (x - mu)) on real embeddings of screw test images.
+fitted run baked in. Exactness is the largest error relative to a float64 evaluation of
+sqrt((x - mu)^T Sigma^-1 (x - mu)) on real embeddings of screw test images.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmarks.latency import Entry, interleaved, open_session, ort_runner, summary
+from benchmarks import inputs
+from benchmarks.latency import Job, Plan, alternate, summary
+from benchmarks.paths import CACHE
+from benchmarks.probe import ort_session
 
 Nodes = list[onnx.NodeProto]
 
@@ -49,17 +54,19 @@ def current() -> Nodes:
     ]
 
 
-def full_inverse() -> Nodes:
-    """y = (x - mu) @ A with A = Sigma^-1, then sum((x - mu) * y); clamped at 0 (rounding can go below)."""
+def anomalib() -> Nodes:
+    """anomalib's compute_distance: delta = (x - mu[d, P]).permute(2, 0, 1), sum(delta @ A * delta, 2),
+    transposed back, clamped at 0, square root (A = Sigma^-1, the full inverse)."""
     return [
         *_flat(),
-        *_to_pnd(),
-        helper.make_node("Sub", ["x_pnd", "mean_p1d"], ["delta"]),
+        helper.make_node("Sub", ["x", "mean_dp"], ["x_mu"]),
+        helper.make_node("Transpose", ["x_mu"], ["delta"], perm=[2, 0, 1]),
         helper.make_node("MatMul", ["delta", "inverse"], ["y"]),
-        helper.make_node("Mul", ["delta", "y"], ["dy"]),
-        helper.make_node("ReduceSum", ["dy", "axis_last"], ["sq_raw"], keepdims=0),
-        helper.make_node("Relu", ["sq_raw"], ["sq"]),
-        *_finish_pn("sq"),
+        helper.make_node("Mul", ["y", "delta"], ["dy"]),
+        helper.make_node("ReduceSum", ["dy", "axis_last"], ["sq_pn"], keepdims=0),
+        helper.make_node("Transpose", ["sq_pn"], ["sq_np"], perm=[1, 0]),
+        helper.make_node("Relu", ["sq_np"], ["sq"]),
+        helper.make_node("Sqrt", ["sq"], ["dist"]),
     ]
 
 
@@ -109,8 +116,8 @@ def factor_left() -> Nodes:
 
 
 VARIANTS: dict[str, Callable[[], Nodes]] = {
-    "current: (x-mu) @ W^T, MatMul [P,N,d]x[P,d,d]": current,
-    "full inverse: sum((x-mu) * ((x-mu) @ A))": full_inverse,
+    "product: (x-mu) @ W^T, MatMul [P,N,d]x[P,d,d]": current,
+    "anomalib: sum((x-mu) * ((x-mu) @ A)), mean [d,P]": anomalib,
     "Einsum pnd,pde->pne (factor)": einsum_pnd,
     "Einsum ndp,pde->npe (factor, no transpose)": einsum_native,
     "Einsum pnd,pde,pne->pn (inverse, one op)": einsum_quadratic,
@@ -118,7 +125,7 @@ VARIANTS: dict[str, Callable[[], Nodes]] = {
 }
 
 
-def build(nodes: Nodes, mean: np.ndarray, factor: np.ndarray, grid: int) -> bytes:
+def build(nodes: Nodes, mean: np.ndarray, factor: np.ndarray, grid: tuple[int, int]) -> onnx.ModelProto:
     """A standalone ONNX head; only the initializers its nodes use are kept."""
     p, d = mean.shape
     w = factor.astype(np.float64)
@@ -139,10 +146,10 @@ def build(nodes: Nodes, mean: np.ndarray, factor: np.ndarray, grid: int) -> byte
         for k, v in tensors.items()
         if k in used
     ]
-    emb = helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["N", d, grid, grid])
+    emb = helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["N", d, *grid])
     dist = helper.make_tensor_value_info("dist", TensorProto.FLOAT, ["N", p])
     graph = helper.make_graph(nodes, "head", [emb], [dist], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def reference(emb: np.ndarray, mean: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -153,32 +160,38 @@ def reference(emb: np.ndarray, mean: np.ndarray, factor: np.ndarray) -> np.ndarr
     return np.sqrt((z * z).sum(-1)).T
 
 
-def measure(run_dir: Path, frames: np.ndarray, runs: int, batches: tuple[int, ...] = (1, 8)) -> dict:
-    """Time every variant at each batch size on real embeddings of `frames`; exactness against float64."""
+def measure(run: Path, frames: np.ndarray, plan: Plan, batches: tuple[int, ...] = (1, 8)) -> dict:
+    """Time every variant at each batch size on real embeddings of `frames` (uint8, the run's input);
+    exactness against float64."""
     import torch
 
     from padim_edge.model.build import graph_from_run
     from padim_edge.model.run_dir import load_run
 
-    config, mean_t, factor_t = load_run(run_dir)
+    config, mean_t, factor_t = load_run(run)
+    graph = graph_from_run(config, mean_t, factor_t)
     with torch.inference_mode():
-        emb = graph_from_run(config, mean_t, factor_t).embedding(torch.from_numpy(frames)).numpy()
+        emb = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(frames)))).numpy()
     mean, factor = mean_t.numpy(), factor_t.numpy()
-    grid = emb.shape[-1]
     expected = reference(emb, mean, factor)
-    entries, exactness = {}, {}
-    for name, make in VARIANTS.items():
-        session = open_session(build(make(), mean, factor, grid))
-        out = session.run(None, {"emb": emb})[0]
-        exactness[name] = float(np.abs(out - expected).max() / np.abs(expected).max())
-        entries[name] = Entry(ort_runner(session), emb, batches)
-    interleaved(entries, runs)
+    folder = CACHE / "heads"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    emb_file = inputs.save(emb, "head-embeddings")
+    jobs, exactness = [], {}
+    try:
+        for number, (name, make) in enumerate(VARIANTS.items()):
+            path = folder / f"head{number}.onnx"
+            onnx.save_model(build(make(), mean, factor, emb.shape[-2:]), str(path))
+            out = ort_session(path, plan.threads).run(None, {"emb": emb})[0]
+            exactness[name] = float(np.abs(out - expected).max() / np.abs(expected).max())
+            jobs.append(Job(name, "onnx", path, emb_file, batches))
+        alternate(jobs, plan, "head formulations")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {
         "positions": int(mean.shape[0]),
         "d": int(mean.shape[1]),
         "statistics_mb": round(factor.nbytes / 1e6, 1),
-        "variants": {
-            name: {"max_rel_error": exactness[name], **{str(b): summary(e.times[b], b) for b in batches}}
-            for name, e in entries.items()
-        },
+        "variants": {job.name: {"max_rel_error": exactness[job.name], **summary(job)} for job in jobs},
     }

@@ -1,22 +1,25 @@
-"""Latency of several models measured side by side: interleaved runs in one process, spinning off.
+"""Latency by alternating fresh processes: every model is timed alone in its own process, the models taking
+turns (A, B, C, A, B, C, ...) for several rounds.
 
-Every model is warmed up at each batch size, then the models take turns, one call each, `runs` times, so
-a load spike from another process hits all of them alike and the ratios stay meaningful.
+Interleaving sessions call by call in one process biases the ratio: the short model pays for the long
+one's cache and thread wake-ups (issue 13 saw 14 ms become 24 ms). One process per model and round keeps
+each model's caches and threads its own; alternating the processes spreads slow spells of the machine
+over every model alike. Per batch size: the median of the rounds' medians; p90 and p99 over every timed
+call of every round.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 
-Runner = Callable[[np.ndarray], object]
-WARMUP = 5
+from benchmarks.paths import ROOT
 
 
 def log(message: str) -> None:
@@ -24,90 +27,71 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def open_session(model: Path | bytes, threads: int = 2):
-    """An onnxruntime CPU session whose idle threads do not spin (they would steal the cores of the others)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # not the warnings about unused shape constants
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
-
-def ort_runner(session) -> Runner:
-    name = session.get_inputs()[0].name
-    return lambda frames: session.run(None, {name: frames})
-
-
-def torch_runner(run_dir: Path, threads: int = 2) -> Runner:
-    """The PyTorch eager reference graph of a run (padim_edge.model.build.graph_from_run)."""
-    import torch
-
-    from padim_edge.model.build import graph_from_run
-    from padim_edge.model.run_dir import load_run
-
-    torch.set_num_threads(threads)
-    graph = graph_from_run(*load_run(run_dir))
-
-    def run(frames: np.ndarray) -> object:
-        with torch.inference_mode():
-            return graph(torch.from_numpy(frames))
-
-    return run
-
-
 @dataclass
-class Entry:
-    """One model to time: how to call it, its input frames, and the batch sizes it is timed at."""
+class Job:
+    """One model to time: how the probe loads it (`padim`, `onnx`, `torch`), its input file, its batch sizes."""
 
-    run: Runner
-    frames: np.ndarray
+    name: str
+    kind: str
+    target: Path
+    inputs: Path
     batches: tuple[int, ...]
-    times: dict[int, list[float]] = field(default_factory=dict)
+    rounds: list[dict] = field(default_factory=list)  # the probe's JSON, one per round
 
 
-def interleaved(entries: dict[str, Entry], runs: int, progress: Callable[[str], None] = log) -> dict[str, float]:
-    """Fill each entry's `times[batch]` (seconds per call), the entries taking turns call by call.
+@dataclass(frozen=True)
+class Plan:
+    """How often: `rounds` processes per model, each `warmup` untimed and `calls` timed calls per batch size."""
 
-    Returns, per batch size, the cores other processes kept busy while it was timed (0 on a quiet machine).
-    """
-    from benchmarks.machine import busy_seconds, others_load
-
-    busy = {}
-    for batch in sorted({b for e in entries.values() for b in e.batches}):
-        active = {name: e for name, e in entries.items() if batch in e.batches}
-        inputs = {name: np.ascontiguousarray(_batch_of(e.frames, batch)) for name, e in active.items()}
-        for name, e in active.items():
-            for _ in range(WARMUP):
-                e.run(inputs[name])
-            e.times[batch] = []
-        progress(f"latency: batch {batch}, {len(active)} models x {runs} runs")
-        before, began = busy_seconds(), perf_counter()
-        for _ in range(runs):
-            for name, e in active.items():
-                start = perf_counter()
-                e.run(inputs[name])
-                e.times[batch].append(perf_counter() - start)
-        busy[str(batch)] = others_load(before, busy_seconds(), perf_counter() - began)
-    return busy
+    rounds: int
+    calls: int
+    warmup: int
+    threads: int
 
 
-def _batch_of(frames: np.ndarray, batch: int) -> np.ndarray:
-    reps = -(-batch // len(frames))
-    return np.concatenate([frames] * reps)[:batch]
+def probe(job: Job, plan: Plan) -> dict:
+    """One fresh process timing `job` (benchmarks/probe.py); its JSON result."""
+    cmd = [sys.executable, "-m", "benchmarks.probe", job.kind, str(job.target), "--inputs", str(job.inputs)]
+    cmd += ["--batches", ",".join(map(str, job.batches)), "--warmup", str(plan.warmup), "--calls", str(plan.calls)]
+    cmd += ["--threads", str(plan.threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"probe of {job.name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def summary(times: list[float], batch: int) -> dict[str, float]:
-    """Per-call median/p90/p99 and per-image figures, milliseconds and images per second."""
-    ms = np.asarray(times) * 1e3
-    median, p90, p99 = (float(v) for v in np.percentile(ms, (50, 90, 99)))
-    return {
-        "runs": len(ms),
-        "median_ms": round(median, 3),
-        "p90_ms": round(p90, 3),
-        "p99_ms": round(p99, 3),
-        "per_image_ms": round(median / batch, 3),
-        "images_per_s": round(1e3 * batch / median, 2),
-    }
+def alternate(jobs: list[Job], plan: Plan, label: str = "latency") -> None:
+    """Fill every job's `rounds`: round by round, one process per job, in list order."""
+    for number in range(plan.rounds):
+        log(f"{label}: round {number + 1}/{plan.rounds}, {len(jobs)} models, one process each")
+        for job in jobs:
+            job.rounds.append(probe(job, plan))
+
+
+def summary(job: Job) -> dict[str, dict]:
+    """Per batch size: median of the round medians, p90/p99 over all calls, per-image and throughput figures."""
+    found = {}
+    for batch in job.batches:
+        per_round = [r["times_ms"][str(batch)] for r in job.rounds]
+        medians = [float(np.median(t)) for t in per_round]
+        median = float(np.median(medians))
+        p90, p99 = (float(v) for v in np.percentile(np.concatenate(per_round), (90, 99)))
+        found[str(batch)] = {
+            "calls": sum(len(t) for t in per_round),
+            "rounds": len(per_round),
+            "round_medians_ms": [round(m, 3) for m in medians],
+            "median_ms": round(median, 3),
+            "p90_ms": round(p90, 3),
+            "p99_ms": round(p99, 3),
+            "per_image_ms": round(median / batch, 3),
+            "images_per_s": round(1e3 * batch / median, 2),
+            "others_cores_max": max(r["others_cores"][str(batch)] for r in job.rounds),
+        }
+    return found
+
+
+def memory(job: Job) -> dict:
+    """Load time and memory from the job's first process."""
+    first = job.rounds[0]
+    keys = ("load_s", "rss_base_mb", "rss_loaded_mb", "peak_rss_mb")
+    return {**{k: first[k] for k in keys}, "batch": max(job.batches)}

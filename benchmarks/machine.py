@@ -1,31 +1,62 @@
-"""The machine a benchmark ran on: CPU, cores, memory, instruction sets, library versions, load."""
+"""The machine a benchmark ran on: CPU, cores, caches, memory, instruction sets, library versions, load."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib.util import find_spec
 from pathlib import Path
 
-from padim_edge.config import package_versions
+from padim_edge.contract.files import package_versions
 
-FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
-PACKAGES = ("padim-edge", "torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "opencv-python-headless")
+# Every instruction-set flag the kernels (MLAS, oneDNN) choose between; each is reported present or absent.
+FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+PACKAGES = (
+    "padim-edge",
+    "torch",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnx",
+    "numpy",
+    "opencv-python-headless",
+    "scikit-learn",
+)
 
 
 def describe() -> dict:
-    """CPU model, usable cores, memory, the SIMD flags the kernels care about, versions and the load average."""
-    info = _cpuinfo()
-    flags = set(info.get("flags", "").split())
+    """CPU model, family/model, cores, caches, memory, SIMD flags, versions, load average."""
     import onnxruntime as ort
 
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
     return {
         "cpu": info.get("model name", platform.processor() or "?"),
         "cpu_family_model": f"{info.get('cpu family', '?')}/{info.get('model', '?')}",
+        "hypervisor": "hypervisor" in flags,
         "cores_usable": len(os.sched_getaffinity(0)),
         "cpus_online": os.cpu_count(),
+        "caches": _caches(),
         "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
+        "memory_available_gib": round(_meminfo_kib("MemAvailable") / 2**20, 1),
         "simd": [f for f in FLAGS if f in flags],
+        "simd_absent": [f for f in FLAGS if f not in flags],
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": package_versions(*PACKAGES),
@@ -33,6 +64,11 @@ def describe() -> dict:
         "tensorrt": "importable" if find_spec("tensorrt") else "absent",
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def summary(m: dict) -> str:
+    """One line naming the machine (for the stamp of a generated section)."""
+    return f"{m['cpu']} (family/model {m['cpu_family_model']}), {m['cores_usable']} cores, {m['memory_gib']} GiB"
 
 
 def busy_seconds() -> tuple[float, float]:
@@ -46,7 +82,21 @@ def busy_seconds() -> tuple[float, float]:
 
 def others_load(before: tuple[float, float], after: tuple[float, float], wall_s: float) -> float:
     """Average cores kept busy by other processes between two `busy_seconds` snapshots."""
-    return round(max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall_s, 2)
+    return round(max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / max(wall_s, 1e-9), 2)
+
+
+def _caches() -> dict[str, str]:
+    """L1d/L2/L3 sizes as lscpu reports them (empty where lscpu is missing)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True, env={"LC_ALL": "C"}).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    found = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("L1d cache", "L2 cache", "L3 cache"):
+            found[key.strip().split()[0]] = value.strip()
+    return found
 
 
 def _cpuinfo() -> dict[str, str]:

@@ -1,24 +1,27 @@
-"""Load time and memory of one model in a fresh process, so figures of different models do not mix.
+"""One model measured alone in a fresh process: load time, memory, and the latency of its calls.
 
-    python -m benchmarks.probe onnx MODEL.onnx --size 224 --batch 16
-    python -m benchmarks.probe torch RUN_DIR --size 224 --batch 16
+    python -m benchmarks.probe KIND TARGET --inputs X.npy --batches 1,8 --warmup 5 --calls 40
 
-Prints one JSON line: load_s, rss_base_mb (interpreter + runtime libraries), rss_loaded_mb, peak_rss_mb
-(high-water mark after three calls at --batch).
+KIND: `padim` (a padim-edge model through the product's runtime, `open_backend`), `onnx` (any ONNX graph,
+fed through its first input, e.g. anomalib's exports), `torch` (a run directory in PyTorch eager). Inputs:
+the first B rows of the array for batch B. Prints one JSON line: load_s, rss_base_mb (interpreter and
+runtime libraries), rss_loaded_mb, peak_rss_mb (high-water mark after every call), and per batch size the
+call times in milliseconds and the cores other processes kept busy while they were taken.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.paths import ROOT
+from benchmarks.machine import busy_seconds, others_load
+
+Runner = Callable[[np.ndarray], object]
 
 
 def status_mb(key: str) -> float:
@@ -27,36 +30,83 @@ def status_mb(key: str) -> float:
     return round(int(line.split()[1]) / 1024, 1)
 
 
-def measure(kind: str, target: Path, size: int, batch: int) -> dict:
-    """Run this module in a subprocess for one model; its JSON result."""
-    cmd = [sys.executable, "-m", "benchmarks.probe", kind, str(target), "--size", str(size), "--batch", str(batch)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def ort_session(model: Path | bytes, threads: int):
+    """A plain onnxruntime CPU session set up as the product's backend sets up its own: `threads` intra-op
+    threads, idle threads not spinning."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # not the warnings about unused shape constants
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def runner(kind: str, target: Path, threads: int) -> Runner:
+    """How to call the model of `kind` at `target` on one input batch."""
+    if kind == "padim":
+        from padim_edge.runtime.backends import open_backend
+
+        return open_backend(target, ["CPUExecutionProvider"], threads, spinning=False).infer
+    if kind == "onnx":
+        session = ort_session(target, threads)
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: x})
+    import torch
+
+    from padim_edge.model.build import graph_from_run
+    from padim_edge.model.run_dir import load_run
+
+    torch.set_num_threads(threads)
+    graph = graph_from_run(*load_run(target))
+
+    def run(frames: np.ndarray) -> object:
+        with torch.inference_mode():
+            return graph(torch.from_numpy(frames))
+
+    return run
+
+
+def time_calls(run: Runner, x: np.ndarray, warmup: int, calls: int) -> tuple[list[float], float]:
+    """`warmup` untimed calls, then `calls` timed ones: (milliseconds per call, other processes' cores)."""
+    for _ in range(warmup):
+        run(x)
+    times = []
+    before, began = busy_seconds(), time.perf_counter()
+    for _ in range(calls):
+        start = time.perf_counter()
+        run(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times, others_load(before, busy_seconds(), time.perf_counter() - began)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("onnx", "torch"))
+    parser.add_argument("kind", choices=("padim", "onnx", "torch"))
     parser.add_argument("target", type=Path)
-    parser.add_argument("--size", type=int, required=True)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--batches", default="1")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    from benchmarks.latency import open_session, ort_runner, torch_runner
-
     if args.kind == "torch":
         import torch  # noqa: F401 - counted in the base, like onnxruntime below
     else:
         import onnxruntime  # noqa: F401
+    inputs = np.load(args.inputs, allow_pickle=False)
     base = status_mb("VmRSS")
     start = time.perf_counter()
-    run = torch_runner(args.target) if args.kind == "torch" else ort_runner(open_session(args.target))
+    run = runner(args.kind, args.target, args.threads)
     load_s = time.perf_counter() - start
     loaded = status_mb("VmRSS")
-    frames = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3), np.uint8)
-    for _ in range(3):
-        run(frames)
+    times, others = {}, {}
+    for batch in (int(b) for b in args.batches.split(",")):
+        x = np.ascontiguousarray(np.resize(inputs, (batch, *inputs.shape[1:])))
+        times[str(batch)], others[str(batch)] = time_calls(run, x, args.warmup, args.calls)
     result = {"load_s": round(load_s, 3), "rss_base_mb": base, "rss_loaded_mb": loaded}
-    print(json.dumps({**result, "peak_rss_mb": status_mb("VmHWM"), "batch": args.batch}))
+    print(json.dumps({**result, "peak_rss_mb": status_mb("VmHWM"), "times_ms": times, "others_cores": others}))
 
 
 if __name__ == "__main__":

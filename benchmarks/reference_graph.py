@@ -1,12 +1,18 @@
-"""The straightforward PaDiM graph, built here to show what the fused product graph buys.
+"""The reference: a fitted run computed the way anomalib's PaDiM computes it, to show what the fused graph buys.
 
-Same pre-processing, backbone (weights and export rewrites) and statistics as a fitted run, but the rest
-computed the way the paper's code and most re-implementations do it:
-- embed: upsample every channel of every stage to the finest grid (nearest), concatenate, then select d;
-- head: the full inverse covariance A = W^T W, (x - mu)^T A (x - mu), per image: a broadcast MatMul
-  [N, P, 1, d] x [P, d, d] that reads the P*d*d statistics once per image instead of once per batch;
-- post: bilinear upsample, then one 33x33 2-D Gaussian convolution (reflect padding) instead of two 1-D ones.
-Its scores equal the product's up to float32 rounding.
+Same input (uint8 BGR frames), pre-processing, backbone (its weights and the exporter's Pad fold) and
+statistics as the product graph; from the backbone's taps on, anomalib's `PadimModel` (torch_model.py and
+anomaly_map.py of anomalib 2.x), reproduced operation by operation:
+- embedding (`generate_embedding`): the first tap, then each further tap upsampled (nearest) to its grid and
+  concatenated, one `torch.cat` per tap, every channel; then `index_select` of the d kept channels;
+- distance (`AnomalyMapGenerator.compute_distance`): mean stored [d, P]; `delta = (x - mean).permute(2, 0, 1)`,
+  `(delta @ inv_covariance * delta).sum(2)` with the full inverse covariance [P, d, d]: one batched MatMul
+  over positions that reads the statistics once per batch; then `clamp(0).sqrt()`;
+- anomaly map: bilinear upsampling to the input size (`up_sample`), then `GaussianBlur2d`: one 2-D
+  (4 sigma + 0.5) * 2 + 1 wide Gaussian convolution after reflect padding; score: `amax` over the map.
+anomalib has no local pooling: when a configuration pools (`pooling` > 1), each tap is averaged at its own
+resolution, all channels, where the product does it, so that the statistics still apply. Scores equal the
+product's up to float32 rounding. The inverse is W^T W of the run's whitening factor (float64, then float32).
 """
 
 from __future__ import annotations
@@ -19,83 +25,97 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from padim_edge.contract.files import package_versions
+from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest
+from padim_edge.contract.names import METADATA_KEY
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
-from padim_edge.export.onnx_graph import torch_export
+from padim_edge.export.onnx_graph import OPSET, torch_export
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.graph import gaussian_kernel
 from padim_edge.model.run_dir import load_run
 
 
-class ConcatThenSelect(nn.Module):
-    """Upsample all channels of all stages, concatenate, then keep the selected d."""
+class AnomalibEmbedding(nn.Module):
+    """anomalib's generate_embedding: concatenate every channel of every tap on the first tap's grid, then select."""
 
-    def __init__(self, indices: list[int]) -> None:
+    def __init__(self, indices: list[int], pooling: int) -> None:
         super().__init__()
-        self.register_buffer("index", torch.tensor(indices, dtype=torch.long))
+        self.pooling = pooling
+        self.register_buffer("idx", torch.tensor(indices, dtype=torch.long))
 
-    def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
-        size = stages[0].shape[-2:]
-        upsampled = [s if s.shape[-2:] == size else F.interpolate(s, size=size, mode="nearest") for s in stages]
-        return torch.cat(upsampled, dim=1).index_select(1, self.index)
+    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+        if self.pooling > 1:
+            p = self.pooling
+            taps = [F.avg_pool2d(t, p, 1, p // 2, count_include_pad=False) for t in taps]
+        embeddings = taps[0]
+        for layer_embedding in taps[1:]:
+            layer_embedding = F.interpolate(layer_embedding, size=embeddings.shape[-2:], mode="nearest")
+            embeddings = torch.cat((embeddings, layer_embedding), 1)
+        return torch.index_select(embeddings, 1, self.idx)
 
 
-class PerImageInverseHead(nn.Module):
-    """sqrt((x - mu)^T A (x - mu)) with the full inverse A, the statistics read once per image."""
+class AnomalibDistance(nn.Module):
+    """anomalib's compute_distance: [P, N, d] x [P, d, d] with the full inverse covariance."""
 
-    def __init__(self, mean: torch.Tensor, inverse: torch.Tensor) -> None:
+    def __init__(self, mean: torch.Tensor, inv_covariance: torch.Tensor) -> None:
         super().__init__()
-        self.register_buffer("mean", mean.unsqueeze(1))  # [P, 1, d]
-        self.register_buffer("inverse", inverse)  # [P, d, d]
+        self.register_buffer("mean", mean.T.contiguous())  # [d, P], as anomalib's MultiVariateGaussian keeps it
+        self.register_buffer("inv_covariance", inv_covariance)  # [P, d, d]
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = embedding.shape
-        delta = embedding.flatten(2).transpose(1, 2).unsqueeze(2) - self.mean  # [N, P, 1, d]
-        squared = (torch.matmul(delta, self.inverse) * delta).sum(-1)  # [N, P, 1]
-        return squared.clamp_min(0).sqrt().reshape(n, 1, h, w)
+        batch, channel, height, width = embedding.shape
+        embedding = embedding.reshape(batch, channel, height * width)
+        delta = (embedding - self.mean).permute(2, 0, 1)
+        distances = (torch.matmul(delta, self.inv_covariance) * delta).sum(2).permute(1, 0)
+        distances = distances.reshape(batch, 1, height, width)
+        return distances.clamp(0).sqrt()
 
 
-class Blur2d(nn.Module):
-    """Bilinear upsample, one 2-D Gaussian convolution (reflect padding), max as score."""
+class AnomalibMap(nn.Module):
+    """anomalib's up_sample (bilinear) and GaussianBlur2d (one 2-D kernel, reflect padding); score = amax."""
 
-    def __init__(self, size: int, sigma: float) -> None:
+    def __init__(self, input_hw: tuple[int, int], sigma: float) -> None:
         super().__init__()
         k = gaussian_kernel(sigma).float()
-        self.size, self.radius = size, (k.numel() - 1) // 2
+        self.input_hw, self.radius = input_hw, (k.numel() - 1) // 2
         self.register_buffer("kernel", torch.outer(k, k)[None, None])
 
-    def forward(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        up = F.interpolate(dist, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        blurred = F.conv2d(F.pad(up, (self.radius,) * 4, mode="reflect"), self.kernel)
-        return blurred, blurred.flatten(1).amax(dim=1)
+    def forward(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        up = F.interpolate(distances, size=self.input_hw, mode="bilinear", align_corners=False)
+        anomaly_map = F.conv2d(F.pad(up, (self.radius,) * 4, mode="reflect"), self.kernel)
+        return anomaly_map, torch.amax(anomaly_map, dim=(-2, -1)).flatten()
 
 
 class ReferenceGraph(nn.Module):
-    """frames [N, S, S, 3] uint8 BGR -> (anomaly_map [N, 1, S, S], score [N]), the straightforward way."""
+    """frames [N, H, W, 3] uint8 BGR -> (anomaly_map [N, 1, H, W], score [N]), anomalib's way."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run: Path) -> None:
         super().__init__()
-        config, mean, factor = load_run(run_dir)
-        product = graph_from_run(config, mean, factor)
+        config, mean, factor = load_run(run)
+        product = graph_from_run(config, mean, factor)  # RGB stem: anomalib's graphs take RGB
         w = factor.double()
         self.preprocess, self.backbone = product.preprocess, product.backbone
-        self.embed = ConcatThenSelect(config.channel_indices)
-        self.head = PerImageInverseHead(mean, (w.transpose(-1, -2) @ w).float())
-        self.post = Blur2d(config.input_size, config.sigma)
-        self.input_size = config.input_size
+        self.embed = AnomalibEmbedding(config.channel_indices, config.pooling)
+        self.head = AnomalibDistance(mean, (w.transpose(-1, -2) @ w).float())
+        self.post = AnomalibMap(config.input_hw, config.sigma)
+        self.config = config
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.post(self.head(self.embed(self.backbone(self.preprocess(frames)))))
 
 
-def export_reference(run_dir: Path, out_path: Path) -> Path:
-    """Export the reference graph of `run_dir` (legacy exporter, opset 17, dynamic batch), metadata copied."""
-    graph = ReferenceGraph(run_dir).eval()
+def export_reference(run: Path, out_path: Path) -> Path:
+    """Export the reference graph of `run` with the product's exporter settings and Pad fold, and metadata that
+    `open_backend` accepts (the run's config, this graph's digest)."""
+    graph = ReferenceGraph(run).eval()
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        torch_export(graph, graph.input_size, raw)  # the product's exporter settings
+        torch_export(graph, graph.config.input_hw, raw)
         model = onnx.load(str(raw))
-        fold_pads_into_convs(model)  # the product's export rewrite: both graphs get it, the comparison is fair
-        product = onnx.load(str(run_dir / "model.onnx"), load_external_data=False)
-        onnx.helper.set_model_props(model, {p.key: p.value for p in product.metadata_props})
-        onnx.save_model(model, str(out_path))
+        fold_pads_into_convs(model)
+        facts = ExportFacts(opset=OPSET, graph_sha256=graph_digest(model), versions=package_versions("torch", "onnx"))
+        onnx.helper.set_model_props(model, {METADATA_KEY: ModelInfo(graph.config, facts).to_json()})
+        staged = Path(tmp) / out_path.name
+        onnx.save_model(model, str(staged))
+        staged.replace(out_path)
     return out_path

@@ -15,6 +15,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from padim_edge.contract.names import BACKBONE, EMBED, HEAD, POST, PREPROCESS
+
+PARTS = (PREPROCESS, BACKBONE, EMBED, HEAD, POST)
+
 GEMM_N = 2048
 STREAM_BYTES = 1 << 29  # 512 MiB: far past the last-level cache
 
@@ -30,14 +34,14 @@ def torch_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
 
 def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
     """fp32 GEMM 2048^3 through onnxruntime's MatMul (MLAS, the kernels that run the graphs)."""
-    from benchmarks.latency import open_session
+    from benchmarks.probe import ort_session
 
     b = numpy_helper.from_array(np.random.default_rng(0).standard_normal((GEMM_N, GEMM_N), np.float32), "b")
     x = onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
     y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
     graph = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm", [x], [y], [b])
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
-    session = open_session(model.SerializeToString(), threads)
+    session = ort_session(model.SerializeToString(), threads)
     a = np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N), np.float32)
     return _rate(lambda: session.run(None, {"a": a}), 2 * GEMM_N**3, runs)
 
@@ -45,7 +49,7 @@ def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
 def ort_conv_gflops(threads: int, runs: int = 10) -> dict[str, float]:
     """fp32 3x3 convolution, 256 -> 256 channels at 56x56, batch 4, through onnxruntime (its NCHWc kernels beat
     its SGEMM on this CPU, so the roofline's peak must count them)."""
-    from benchmarks.latency import open_session
+    from benchmarks.probe import ort_session
 
     n, c, hw = 4, 256, 56
     w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((c, c, 3, 3), np.float32) * 0.01, "w")
@@ -55,7 +59,7 @@ def ort_conv_gflops(threads: int, runs: int = 10) -> dict[str, float]:
     model = onnx.helper.make_model(
         onnx.helper.make_graph([conv], "conv", [x], [y], [w]), opset_imports=[onnx.helper.make_opsetid("", 17)]
     )
-    session = open_session(model.SerializeToString(), threads)
+    session = ort_session(model.SerializeToString(), threads)
     frames = np.random.default_rng(1).standard_normal((n, c, hw, hw), np.float32)
     return _rate(lambda: session.run(None, {"x": frames}), 2 * n * c * hw * hw * c * 9, runs)
 
@@ -88,7 +92,8 @@ def _rate(call, work: float, runs: int) -> dict[str, float]:
 
 
 def graph_work(path: Path) -> dict:
-    """MACs per image of Conv/MatMul/Gemm by graph part (`/backbone/`, `/head/`, ...) and the head's bytes.
+    """MACs per image of Conv/MatMul/Gemm by graph part (the node-name prefixes of padim_edge.contract.names:
+    `/backbone/`, `/head/`, ...) and the bytes of the head's statistics.
 
     Shapes come from onnxruntime's symbolic shape inference at batch 1 (onnx's own stops at the dynamic Pads).
     """
@@ -104,9 +109,9 @@ def graph_work(path: Path) -> dict:
     macs: Counter[str] = Counter()
     head_bytes = 0
     for node in model.graph.node:
-        part = node.name.split("/")[1] if node.name.startswith("/") else "other"
+        part = next((p.strip("/") for p in PARTS if node.name.startswith(p)), "other")
         macs[part] += _macs(node, shapes)
-        if part == "head":
+        if part == HEAD.strip("/"):
             head_bytes += sum(_nbytes(inits[i]) for i in node.input if i in inits)
     return {"macs_per_image": dict(macs), "statistics_bytes": head_bytes}
 

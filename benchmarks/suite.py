@@ -5,41 +5,45 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import configs as cfg
-from benchmarks import latency, machine, models, probe, roofline, tensorrt
+from benchmarks import inputs, latency, models, peer, roofline, tensorrt
 from benchmarks.configs import Config
-from benchmarks.latency import log
-from benchmarks.paths import CATEGORY, ROOT
+from benchmarks.latency import Job, Plan, log
+from benchmarks.paths import ROOT
+from padim_edge.imaging.geometry import Geometry
+from padim_edge.model.run_dir import read_config
 
-ALL_BATCHES = (1, 4, 8, 16)
-FEW_BATCHES = (1, 8)
 KINDS = {
-    "fused": "onnxruntime CPU fp32, fused graph",
-    "reference": "onnxruntime CPU fp32, reference formulation",
+    "fused": "onnxruntime CPU fp32, product graph",
+    "reference": "onnxruntime CPU fp32, anomalib's formulation",
     "int8": "onnxruntime CPU, int8 backbone",
     "torch": "PyTorch eager (CPU)",
     "tensorrt": "TensorRT fp16",
+    "anomalib": "onnxruntime CPU fp32, anomalib's own ONNX export",
 }
+FRAMES = 16  # distinct test images behind every timing input
 
 
 @dataclass
 class Model:
-    """One row of the latency table: a configuration built one way and run on one backend."""
+    """One row of the latency table: a configuration built one way, or one of anomalib's exports."""
 
-    config: Config
+    name: str
     kind: str
-    path: Path  # the ONNX file (or engine's source), or the run directory for torch
+    path: Path  # the model file, or the run directory for torch
     batches: tuple[int, ...]
+    config: Config | None = None
+    run: Path | None = None
+    export: peer.PeerModel | None = None
 
     @property
-    def name(self) -> str:
-        return f"{self.config.name} {self.kind}"
+    def probe_kind(self) -> str:
+        return {"torch": "torch", "anomalib": "onnx"}.get(self.kind, "padim")
 
 
 @dataclass
@@ -48,39 +52,79 @@ class Options:
 
     quick: bool
     large: bool
-    runs: int
+    plan: Plan
     calib_images: int
     data_root: Path
     pipeline_frames: int
+    peer_dir: Path
+    datasets: tuple[tuple[str, str], ...]
+    fit_counts: tuple[int, ...]
+    test_limit: int | None = None  # at most this many test images per dataset (a subset for --quick)
+    inputs: dict[str, Path] = field(default_factory=dict)
 
-    def batches(self, primary: bool) -> tuple[int, ...]:
-        return ALL_BATCHES if primary and not self.quick else FEW_BATCHES
+    def batches(self, curve: bool) -> tuple[int, ...]:
+        return cfg.CURVE_BATCHES if curve and not self.quick else cfg.BATCHES
 
 
-def build_models(options: Options) -> list[Model]:
-    """Fit/synthesise, export and quantise what the run measures (cached); the latency table's rows."""
+def build_models(options: Options) -> tuple[list[Model], dict]:
+    """Fit/synthesise, export and quantise what the run measures (cached), and find anomalib's exports.
+
+    Returns the latency table's rows, in the order they alternate (each model next to what it is compared
+    with), and what was found of the anomalib exports."""
     rows: list[Model] = []
-    primary = {cfg.DEFAULT, cfg.R18_224, cfg.R18_256}
     references = set(cfg.reference_configs(options.quick))
     for config in cfg.accuracy_sweep(options.quick) + cfg.speed_only(options.quick, options.large):
         log(f"models: {config.name} ({'fit on screw' if config.real else 'synthetic statistics'})")
-        run_dir = models.ensure_run(config, options.data_root)
-        batches = options.batches(config in primary)
-        rows.append(Model(config, "fused", models.ensure_onnx(run_dir), batches))
+        run = models.ensure_run(config, options.data_root)
+        batches = options.batches(config == cfg.DEFAULT)
+        fused = models.ensure_onnx(run)
+        rows.append(Model(f"{config.name} fused", "fused", fused, batches, config, run))
         if config in references:
-            rows.append(Model(config, "reference", models.ensure_reference(run_dir), batches))
+            rows.append(
+                Model(f"{config.name} reference", "reference", models.ensure_reference(run), batches, config, run)
+            )
         if config == cfg.DEFAULT:
-            int8 = models.ensure_int8(run_dir, options.calib_images, options.data_root)
-            rows.append(Model(config, "int8", int8, batches))
-        if config in (cfg.DEFAULT, cfg.R18_224):
-            rows.append(Model(config, "torch", run_dir, FEW_BATCHES))  # a reference; its big batches take minutes
-        if config == cfg.DEFAULT and tensorrt.available() is None:
-            rows.append(Model(config, "tensorrt", models.ensure_onnx(run_dir), batches))
+            rows += _peer_rows(options)
+            int8 = models.ensure_int8(run, options.calib_images, options.data_root)
+            rows.append(Model(f"{config.name} int8", "int8", int8, cfg.BATCHES, config, run))
+            rows.append(Model(f"{config.name} torch", "torch", run, cfg.BATCHES, config, run))
+            if tensorrt.available() is None:
+                engine = tensorrt.ensure_engine(fused, max(batches))
+                rows.append(Model(f"{config.name} tensorrt", "tensorrt", engine, batches, config, run))
+    return rows, peer.summary(options.peer_dir, cfg.BATCHES)
+
+
+def _peer_rows(options: Options) -> list[Model]:
+    rows = []
+    for export in peer.find(options.peer_dir):
+        if export.check() is None and export.batches(cfg.BATCHES):
+            rows.append(Model(export.role, "anomalib", export.onnx, export.batches(cfg.BATCHES), export=export))
     return rows
 
 
-def ceilings(threads: int = 2) -> dict:
-    """fp32 GEMM rate (PyTorch and onnxruntime) and memory bandwidth of this machine, now."""
+def prepare_inputs(rows: list[Model], data_root: Path) -> dict[str, Path]:
+    """One .npy input per input format (the same screw test images), keyed by row name."""
+    frames = inputs.screw_frames(data_root, FRAMES)
+    files: dict[str, Path] = {}
+    by_row = {}
+    for row in rows:
+        if row.export is not None:
+            height, width = row.export.input_hw
+            key = f"rgb01-{height}x{width}"
+            if key not in files:
+                files[key] = inputs.save(inputs.float_rgb(frames, height, width), key)
+        else:
+            config = read_config(row.run)
+            key = f"bgr-{config.input_height}x{config.input_width}-{config.resize_mode}"
+            if key not in files:
+                geometry = Geometry(*config.input_hw, config.resize_mode)
+                files[key] = inputs.save(inputs.padim_frames(frames, geometry), key)
+        by_row[row.name] = files[key]
+    return by_row
+
+
+def ceilings(threads: int) -> dict:
+    """fp32 GEMM/convolution rate (PyTorch and onnxruntime) and memory bandwidth of this machine, now."""
     log("roofline: GEMM, convolution and bandwidth")
     gemm = {
         "torch": roofline.torch_gemm_gflops(threads),
@@ -97,52 +141,26 @@ def ceilings(threads: int = 2) -> dict:
     }
 
 
-def memory(rows: list[Model]) -> dict[str, dict]:
-    """Load time and peak RSS of each row, each in a fresh process, at its largest batch."""
-    found = {}
-    for row in rows:
-        if row.kind == "tensorrt":
-            continue  # device memory: not what a process's RSS shows
-        log(f"memory: {row.name}")
-        kind = "torch" if row.kind == "torch" else "onnx"
-        found[row.name] = probe.measure(kind, row.path, row.config.input_size, max(row.batches))
-    return found
+def timings(rows: list[Model], options: Options) -> tuple[dict, dict]:
+    """Every row timed by alternating fresh processes; (latency per row and batch, load time and memory per row)."""
+    jobs = [Job(r.name, r.probe_kind, r.path, options.inputs[r.name], r.batches) for r in rows]
+    latency.alternate(jobs, options.plan)
+    return {j.name: latency.summary(j) for j in jobs}, {j.name: latency.memory(j) for j in jobs}
 
 
-def timings(rows: list[Model], options: Options, frames: dict[Config, np.ndarray]) -> tuple[dict, dict]:
-    """All rows timed side by side; returns (summaries per row and batch, conditions during the timing)."""
-    entries = {}
-    for row in rows:
-        if row.kind == "torch":
-            run = latency.torch_runner(row.path)
-        elif row.kind == "tensorrt":
-            run = tensorrt.engine_runner(row.path, max(row.batches))
-        else:
-            run = latency.ort_runner(latency.open_session(row.path))
-        entries[row.name] = latency.Entry(run, frames[row.config], row.batches)
-    before, start = machine.busy_seconds(), time.perf_counter()
-    by_batch = latency.interleaved(entries, options.runs)
-    wall = time.perf_counter() - start
-    conditions = {
-        "wall_s": round(wall, 1),
-        "other_processes_cores": machine.others_load(before, machine.busy_seconds(), wall),
-        "other_processes_cores_by_batch": by_batch,
-        "load_average_after": machine.describe()["load_average"],
-    }
-    table = {name: {str(b): latency.summary(t, b) for b, t in e.times.items()} for name, e in entries.items()}
-    return table, conditions
+def agreement(rows: list[Model], options: Options) -> dict[str, dict]:
+    """Each reference and int8 row against its configuration's fused graph, on the timing inputs."""
+    from benchmarks.probe import runner
 
-
-def agreement(rows: list[Model], frames: dict[Config, np.ndarray]) -> dict[str, dict]:
-    """Each reference and int8 row against the fused graph of its configuration, on the same frames."""
     fused = {r.config: r for r in rows if r.kind == "fused"}
     found = {}
     for row in rows:
         if row.kind not in ("reference", "int8"):
             continue
-        x = frames[row.config]
-        a_map, a_score = latency.open_session(fused[row.config].path).run(None, {"frames": x})
-        b_map, b_score = latency.open_session(row.path).run(None, {"frames": x})
+        x = np.load(options.inputs[row.name], allow_pickle=False)
+        threads = options.plan.threads
+        a_map, a_score = runner("padim", fused[row.config].path, threads)(x)
+        b_map, b_score = runner("padim", row.path, threads)(x)
         found[row.name] = {
             "images": len(x),
             "max_score_rel_diff": float(np.abs(a_score - b_score).max() / np.abs(a_score).max()),
@@ -151,29 +169,41 @@ def agreement(rows: list[Model], frames: dict[Config, np.ndarray]) -> dict[str, 
     return found
 
 
-def accuracy(rows: list[Model], data_root: Path) -> dict[str, dict]:
-    """Screw metrics of every row whose backbone has ImageNet weights (onnxruntime rows only)."""
-    from benchmarks.accuracy import agreement as outputs_agree
-    from benchmarks.accuracy import score_split
+def accuracy(rows: list[Model], options: Options) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Screw metrics of every row with ImageNet weights (fused through predict_split, the others through the
+    runtime), and the default's metrics on every dataset."""
+    from benchmarks.accuracy import score_onnx, score_run
     from padim_edge.data import load_dataset
 
-    split = load_dataset("mvtec", data_root, CATEGORY)
-    found, fused = {}, {}
+    def test_split(kind: str, category: str) -> list:
+        root = None if kind == "elpv" else options.data_root
+        return load_dataset(kind, root, category, limit=options.test_limit).test
+
+    screw = test_split(*models.SCREW)
+    by_row = {}
     for row in rows:
-        if not row.config.real or row.kind not in ("fused", "reference", "int8"):
+        if row.config is None or not row.config.real or row.kind not in ("fused", "reference", "int8"):
             continue
         log(f"accuracy: {row.name}")
-        scored = score_split(row.path, split, row.config.input_size)
-        found[row.name] = dict(scored.metrics)
         if row.kind == "fused":
-            fused[row.config] = scored
+            by_row[row.name] = score_run(row.run, screw)
         else:
-            found[row.name]["vs_fused"] = outputs_agree(fused[row.config], scored)
-    return found
+            by_row[row.name] = score_onnx(row.path, screw, options.plan.threads)
+    by_dataset = {}
+    for dataset in options.datasets:
+        run = models.ensure_run(cfg.DEFAULT, options.data_root, dataset)
+        if dataset == models.SCREW:
+            metrics = by_row[f"{cfg.DEFAULT.name} fused"]
+        else:
+            log(f"accuracy: {cfg.DEFAULT.name} on {'/'.join(dataset)}")
+            metrics = score_run(run, test_split(*dataset))
+        config = read_config(run)
+        by_dataset["/".join(dataset)] = {**metrics, "input_hw": list(config.input_hw), "n_train": config.n_train}
+    return by_row, by_dataset
 
 
 def work(rows: list[Model]) -> dict[str, dict]:
-    """FLOPs and statistics bytes per configuration (counted on the fused graph) and per reference graph."""
+    """FLOPs and statistics bytes of every fused and reference graph."""
     found = {}
     for row in rows:
         if row.kind in ("fused", "reference"):
@@ -186,13 +216,10 @@ def work(rows: list[Model]) -> dict[str, dict]:
 
 
 def pipeline(model: Path, frames: int, out: Path) -> dict:
-    """benchmarks/bench_run.py (padim-edge run's pipeline on a video), when present; its run.json."""
-    script = ROOT / "benchmarks" / "bench_run.py"
-    if not script.is_file():
-        return {"skipped": "benchmarks/bench_run.py not present"}
+    """benchmarks/bench_run.py (padim-edge run's pipeline on a video), its run.json."""
     log("pipeline: benchmarks/bench_run.py")
-    cmd = [sys.executable, str(script), "--model", str(model), "--frames", str(frames), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    cmd = [sys.executable, "-m", "benchmarks.bench_run", "--model", str(model), "--frames", str(frames)]
+    done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         return {"skipped": f"bench_run.py failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"}
     return json.loads((out / "run.json").read_text())

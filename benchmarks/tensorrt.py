@@ -8,14 +8,12 @@ from __future__ import annotations
 from importlib.util import find_spec
 from pathlib import Path
 
-from benchmarks.latency import Runner
-
 
 def available() -> str | None:
     """None when TensorRT and a CUDA device are usable, else the reason they are not."""
     if not find_spec("tensorrt"):
         return "tensorrt is not installed (it cannot be installed on these machines)"
-    from padim_edge.runtime.cuda_binding import open_binding
+    from padim_edge.accel.cuda_binding import open_binding
 
     try:
         open_binding().close()
@@ -24,12 +22,11 @@ def available() -> str | None:
     return None
 
 
-def engine_runner(model: Path, max_batch: int) -> Runner:
-    """Build (once) an fp16 engine for batches 1..max_batch beside `model`, and return its infer call."""
+def ensure_engine(model: Path, max_batch: int) -> Path:
+    """An fp16 engine for batches 1..max_batch beside `model` (built once); the probe opens it with open_backend."""
     from padim_edge.export.tensorrt_build import BuildOptions, build_engine
-    from padim_edge.runtime.backends import open_backend
 
     engine = model.with_suffix(f".fp16-b{max_batch}.engine")
     if not engine.is_file():
         build_engine(model, engine, BuildOptions("fp16", (1, 1, max_batch)))
-    return open_backend(engine).infer
+    return engine
