@@ -130,6 +130,9 @@ def export(
         bool, typer.Option("--int8", help="Also write RUN_DIR/model.int8.onnx: int8 backbone for onnxruntime CPU.")
     ] = False,
     calib_images: Annotated[int, typer.Option(min=1, help="--int8: good training images to calibrate on.")] = 64,
+    triton: Annotated[
+        Optional[Path], typer.Option(help="Also write a Triton model repository entry here (see triton-repo).")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Export one ONNX graph (pre-processing, backbone, Mahalanobis head, blur, score); fits first if needed."""
@@ -160,6 +163,11 @@ def export(
             f"quantized the backbone to int8 ({quantized.quantised_nodes} QuantizeLinear nodes, calibrated on "
             f"{quantized.calibration_images} good images) -> {quantized.path}"
         )
+    if triton:
+        from padim_edge.serving.triton_repository import write_repository
+
+        for entry in write_repository(result.path, triton):
+            typer.echo(f"wrote Triton repository entry {entry}")
 
 
 @app.command()
@@ -225,6 +233,14 @@ app.command("run")(_run_command)
 from padim_edge.commands.build import build as _build_command  # noqa: E402
 
 app.command("build")(_build_command)
+
+from padim_edge.commands.serve import serve as _serve_command  # noqa: E402
+
+app.command("serve")(_serve_command)
+
+from padim_edge.commands.triton_repo import triton_repo as _triton_repo_command  # noqa: E402
+
+app.command("triton-repo")(_triton_repo_command)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ import typer
 if TYPE_CHECKING:
     from padim_edge.runtime.backends import Backend
 
+#: How long `--retry` waits for the Triton server at start.
+RETRY_S = 120.0
 SOURCE_HELP = (
     "Camera index (0), V4L2 device (/dev/video0), video file, rtsp:// or http(s):// URL, "
     "GStreamer pipeline (contains '!'), image folder or glob ('imgs/*.png')."
@@ -18,8 +20,8 @@ SOURCE_HELP = (
 
 
 def run(
-    model: Annotated[Path, typer.Option(help="An exported .onnx or a built .engine.")],
     source: Annotated[str, typer.Option(help=SOURCE_HELP)],
+    model: Annotated[Optional[Path], typer.Option(help="An exported .onnx or a built .engine.")] = None,
     results: Annotated[Optional[Path], typer.Option(help="JSON lines, one per frame ('-' for stdout).")] = None,
     save_ng: Annotated[
         Optional[Path], typer.Option("--save-ng", help="Folder for rejected frames and their heatmap overlays.")
@@ -36,6 +38,13 @@ def run(
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
+    server: Annotated[
+        Optional[str], typer.Option(help="Score on this Triton server instead: grpc://HOST:PORT or http://HOST:PORT.")
+    ] = None,
+    model_name: Annotated[Optional[str], typer.Option(help="--server: the model's name on the server.")] = None,
+    retry: Annotated[
+        bool, typer.Option("--retry", help=f"--server: wait up to {RETRY_S:.0f} s for the server at start.")
+    ] = False,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
@@ -43,6 +52,10 @@ def run(
     files and folders are processed completely, in order. Ctrl-C or SIGTERM stops cleanly, flushing every
     output; the exit code is then 130 after Ctrl-C (like an interrupted shell command) and 0 after SIGTERM
     (a service being stopped). A second Ctrl-C aborts at once.
+
+    With --server, frames are scored on a Triton server (padim-edge serve, or Triton with a repository from
+    padim-edge triton-repo). Frames scored while it is down are counted as missed, and scoring resumes
+    when it is back.
     """
     from padim_edge.config import atomic_write
     from padim_edge.runtime.outputs import Outputs, StatusLine, Window
@@ -51,7 +64,7 @@ def run(
     from padim_edge.runtime.sources import open_source
 
     status = StatusLine()
-    predictor = Predictor(_open_backend(model, provider, threads), threshold)
+    predictor = Predictor(_open_backend(model, provider, threads, server, model_name, retry), threshold)
     stream = open_source(source, log=status.log)
     try:
         window = Window(lambda: pipeline.request_stop("window closed"), status.log) if show else None
@@ -79,11 +92,26 @@ def run(
         raise typer.Exit(130)
 
 
-def _open_backend(model: Path, providers: list[str] | None, threads: int | None) -> Backend:
+def _open_backend(
+    model: Path | None,
+    providers: list[str] | None,
+    threads: int | None,
+    server: str | None = None,
+    model_name: str | None = None,
+    retry: bool = False,
+) -> Backend:
     """onnxruntime without spinning threads: idle intra-op threads otherwise spin between frames and take the
-    cores that decode and pre-processing need (measured: 30 vs 27 fps, p99 53 vs 91 ms, benchmarks/bench_run.py)."""
+    cores that decode and pre-processing need (measured: 30 vs 27 fps, p99 53 vs 91 ms, benchmarks/bench_run.py).
+    With `server`, the Triton client instead."""
+    from padim_edge.errors import UserError
     from padim_edge.runtime.backends import open_backend
 
+    if (model is None) == (server is None):
+        raise UserError("give either --model or --server")
+    if server:
+        from padim_edge.runtime.backends.triton import open_triton
+
+        return open_triton(server, model_name, RETRY_S if retry else 0.0)
     return open_backend(model, providers, threads, spinning=False)
 
 
@@ -119,8 +147,9 @@ class _StopSignals:
 def format_summary(summary: dict) -> str:
     """The end-of-run report: counts and rate on one line, then a latency table per stage (ms)."""
     s = summary
+    missed = f"{s['missed']} missed (server unavailable), " if s.get("missed") else ""
     head = (
-        f"{s['source']}: {s['frames']} frames, {s['rejected']} rejected, {s['dropped']} dropped, "
+        f"{s['source']}: {s['frames']} frames, {s['rejected']} rejected, {s['dropped']} dropped, {missed}"
         f"{s['corrupt']} corrupt; {s['fps']:.1f} fps over {s['elapsed_s']:.1f} s (stopped: {s['stopped_by']})"
     )
     if s["reconnects"] or s["gap_s"]:

@@ -144,6 +144,8 @@ class Outputs:
     def write(self, result: Result) -> None:
         if self.json:
             self.json.write(result)
+        if result.error:  # missed (no score, no map): the JSON line is all there is
+            return
         rejected = self.rejects is not None and result.verdict == NG
         if not (rejected or self.video or (self.window and self.window.enabled)):
             return

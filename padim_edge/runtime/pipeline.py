@@ -3,7 +3,8 @@
 OpenCV and onnxruntime release the GIL, so threads overlap decode, resize and inference on separate cores.
 Live sources keep only the newest frames when inference falls behind (the oldest waiting frame is dropped
 and counted); files and folders block instead, so every frame is processed once, in order. Inference takes
-every frame already waiting, up to `batch`, and never waits to fill a batch.
+every frame already waiting, up to `batch`, and never waits to fill a batch. Frames the backend cannot score
+now (BackendUnavailable: a remote server is down) are counted as `missed` and reported with an `error`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from padim_edge.errors import UserError
+from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.latency import Reservoir, Ring
 from padim_edge.runtime.predictor import NG, Predictor
 from padim_edge.runtime.sources import Frame, Source
@@ -82,6 +84,7 @@ class Result:
     score: float = float("nan")
     normalized: float | None = None
     verdict: str = ""
+    error: str = ""
     batch: int = 0
     preprocess_in: float = 0.0
     preprocess_out: float = 0.0
@@ -110,7 +113,11 @@ class Result:
         }
 
     def as_dict(self) -> dict:
-        """The JSON line: source timestamp, frame index, score, normalised score, verdict, latency."""
+        """The JSON line: source timestamp, frame index, score, normalised score, verdict, latency; for a
+        missed frame, the error instead of score and verdict."""
+        if self.error:
+            line = {"index": self.frame.index, "timestamp": round(self.frame.timestamp, 6), "error": self.error}
+            return {**line, "name": self.frame.name} if self.frame.name else line
         line = {
             "index": self.frame.index,
             "timestamp": round(self.frame.timestamp, 6),
@@ -159,7 +166,7 @@ class Pipeline:
         self._stages = {name: Reservoir() for name in STAGES}
         self._recent_latency, self._recent_done = Ring(), Ring()
         self._batch_sizes = Reservoir(1000)
-        self.frames = self.rejected = self.unusable = 0
+        self.frames = self.rejected = self.unusable = self.missed = 0
         self._threads: list[threading.Thread] = []
         self._started = self._last_done = 0.0
 
@@ -175,7 +182,10 @@ class Pipeline:
         """Warm the backend up (first calls allocate), then start the four threads."""
         size = self.predictor.input_size
         for n in sorted({1, self.options.batch}):
-            self.predictor.infer(np.zeros((n, size, size, 3), np.uint8))
+            try:
+                self.predictor.infer(np.zeros((n, size, size, 3), np.uint8))
+            except BackendUnavailable:
+                break  # the server went away since it was opened: frames will be counted as missed
         q = (self._to_preprocess, self._to_infer, self._to_output)
         targets = {
             "capture": self._capture,
@@ -225,6 +235,7 @@ class Pipeline:
             "p99_ms": p99,
             "dropped": self.dropped,
             "rejected": self.rejected,
+            "missed": self.missed,
         }
 
     def summary(self) -> dict:
@@ -238,6 +249,7 @@ class Pipeline:
             "frames": self.frames,
             "rejected": self.rejected,
             "dropped": self.dropped,
+            "missed": self.missed,
             **self.source.stats.as_dict(),
             "corrupt": self.source.stats.corrupt + self.unusable,
             "elapsed_s": round(elapsed, 3),
@@ -306,7 +318,12 @@ class Pipeline:
 
     def _infer(self, results: list[Result]) -> list[Result]:
         start = time.perf_counter()
-        maps, scores = self.predictor.infer(np.stack([r.tensor for r in results]))
+        try:
+            maps, scores = self.predictor.infer(np.stack([r.tensor for r in results]))
+        except BackendUnavailable as exc:
+            for result in results:
+                result.error, result.tensor, result.frame.image = str(exc), None, None
+            return results
         done = time.perf_counter()
         for result, amap, score in zip(results, maps, scores, strict=True):
             result.score = float(score)
@@ -333,6 +350,9 @@ class Pipeline:
 
     def _record(self, result: Result) -> None:
         with self._lock:
+            if result.error:
+                self.missed += 1
+                return
             for name, seconds in result.stage_seconds().items():
                 self._stages[name].add(seconds)
             self._recent_latency.add(result.latency_s)

@@ -1,4 +1,4 @@
-"""The interface every inference backend implements (onnxruntime, TensorRT)."""
+"""The interface every inference backend implements (onnxruntime, TensorRT, a Triton server)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from padim_edge.runtime.model_info import ModelInfo
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot score now (a remote server is down or restarting); later calls may succeed."""
 
 
 class Backend(ABC):
