@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from benchmarks import machine
+from benchmarks.paced_client import PacedClient
 from benchmarks.serving_procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 from benchmarks.serving_report import markdown, update_doc
 from padim_edge.config import atomic_write
@@ -149,13 +150,12 @@ def serving_phase(serve: Serve, video: Path, frames: int, n: int, tmp: Path) -> 
     return result
 
 
-def kill_phase(serve: Serve, video: Path, frames: int, n: int, tmp: Path) -> dict:
-    """n clients on a long video; kill -9 serve once all are scoring, restart it on the same ports."""
-    outs = [tmp / f"kill-{i}" for i in range(n)]
-    procs = [run_client(video, out, ["--server", serve.grpc, "--model-name", serve.name]) for out in outs]
-    while not all(count_lines(o.with_suffix(".jsonl")) >= 30 for o in outs):
-        if any(p.poll() is not None for p in procs):
-            raise SystemExit("a client ended before the kill")
+def kill_phase(serve: Serve, video: Path, frames: int, n: int, fps: float) -> dict:
+    """n cameras paced at `fps` on the video; kill -9 serve once all are scoring, restart it on the same ports."""
+    clients = [PacedClient(serve.grpc, serve.name, video, fps) for _ in range(n)]
+    for client in clients:
+        client.start()
+    while not all(len(c.sink.scored) >= 3 * fps for c in clients):
         time.sleep(0.05)
     killed_at = time.perf_counter()
     below = serve.kill()
@@ -163,23 +163,12 @@ def kill_phase(serve: Serve, video: Path, frames: int, n: int, tmp: Path) -> dic
     gone_s = time.perf_counter() - killed_at
     serve.start()
     outage_s = time.perf_counter() - killed_at
-    codes = [p.wait() for p in procs]
-    clients = []
-    for out, code in zip(outs, codes):
-        summary = json.loads(out.with_suffix(".json").read_text())
-        rows = [json.loads(line) for line in out.with_suffix(".jsonl").read_text().splitlines()]
-        last_error = max((i for i, r in enumerate(rows) if "error" in r), default=-1)
-        clients.append(
-            {
-                "exit_code": code,
-                "scored": summary["frames"],
-                "missed": summary["missed"],
-                "scored_after_restart": sum("verdict" in r for r in rows[last_error + 1 :]),
-                "every_frame_accounted": summary["frames"] + summary["missed"] == frames,
-            }
-        )
+    results = [client.result() for client in clients]
+    for r in results:
+        r["every_frame_accounted"] = r["scored"] + r["missed"] == frames
     return {
-        "clients": clients,
+        "clients": results,
+        "camera_fps": fps,
         "video_frames": frames,
         "orphans_after_kill": left,
         "server_processes_gone_s": round(gone_s, 1),
@@ -269,7 +258,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="An exported .onnx (default: fit + export, see above).")
     parser.add_argument("--images", type=int, default=200, help="Distinct real frames in the videos.")
     parser.add_argument("--loops", type=int, default=3, help="Times the load video cycles through them.")
-    parser.add_argument("--kill-loops", type=int, default=10, help="Times the kill -9 video cycles through them.")
+    parser.add_argument("--camera-fps", type=float, default=10.0, help="Rate of the cameras in the kill -9 run.")
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--kill-clients", type=int, default=4)
     parser.add_argument("--soak", type=int, default=10_000, help="Requests in the soak (0: skip).")
@@ -300,16 +289,13 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        load_video, kill_video = tmp / "load.mp4", tmp / "kill.mp4"
-        load_frames, kill_frames = args.images * args.loops, args.images * args.kill_loops
+        load_video, load_frames = tmp / "load.mp4", args.images * args.loops
         write_video(load_video, images, args.images, load_frames, size)
-        write_video(kill_video, images, args.images, kill_frames, size)
         report["video"] = {
             "source": os.path.commonpath([str(p) for p in images]),
             "distinct_frames": args.images,
             "size_hw": list(size),
             "load_frames": load_frames,
-            "kill_frames": kill_frames,
         }
         serve = Serve(model, default_name(model, info), threads=cores).start()
         report["serve"] = {"threads": cores, "instances": 1, "start_s": round(serve.started_s, 1)}
@@ -327,7 +313,7 @@ def main() -> None:
                 local["threads_each"] = threads
                 report["load"].append({"clients": n, "served": served, "in_process": local})
             log(f"kill -9 with {args.kill_clients} clients")
-            report["kill"] = kill_phase(serve, kill_video, kill_frames, args.kill_clients, tmp)
+            report["kill"] = kill_phase(serve, load_video, load_frames, args.kill_clients, args.camera_fps)
             if args.soak:
                 log(f"soak: {args.soak} requests")
                 frame = cv2.resize(cv2.imread(str(images[0])), input_hw(info)[::-1], interpolation=cv2.INTER_AREA)

@@ -104,7 +104,7 @@ class Serve:
         command = [*CLI, "serve", str(self.model), "--name", self.name, "--threads", str(self.threads)]
         command += ["--http-port", http, "--grpc-port", grpc, "--metrics-port", metrics_port]
         begun = time.perf_counter()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
         threading.Thread(target=self._read, args=(self.process, ready), daemon=True).start()
         if not ready.wait(timeout_s) or self.process.poll() is not None:
@@ -114,7 +114,7 @@ class Serve:
         return self
 
     def _read(self, process: subprocess.Popen, ready: threading.Event) -> None:
-        for line in process.stdout:
+        for line in process.stderr:
             self.log.append(line)
             if line.startswith("serving "):
                 ready.set()

@@ -91,24 +91,24 @@ def _cameras(r: dict) -> list[str]:
 
 def _kill(k: dict) -> list[str]:
     lines = [
-        f"{len(k['clients'])} clients on a {k['video_frames']}-frame video; serve's Python process was killed with "
-        f"SIGKILL once every client was scoring. tritonserver and its backend stub were gone after "
-        f"{k['server_processes_gone_s']} s (orphans: {k['orphans_after_kill'] or 'none'}); the restarted serve was "
-        f"ready {k['outage_s']} s after the kill (its start: {k['restart_s']} s).",
+        f"{len(k['clients'])} cameras, each the `run --server` pipeline (Pipeline + TritonBackend, in the benchmark "
+        f"process) on the {k['video_frames']}-frame video released at {k['camera_fps']:g} fps. serve's Python "
+        "process was killed with SIGKILL once every camera was scoring; tritonserver and its backend stub were gone "
+        f"{k['server_processes_gone_s']} s later (orphans: {k['orphans_after_kill'] or 'none'}), and the restarted "
+        f"serve was ready {k['outage_s']} s after the kill (its start: {k['restart_s']} s).",
         "",
-        "| client | exit code | frames scored | frames missed | scored after the restart | scored + missed = video |",
-        "|---|---|---|---|---|---|",
+        "| camera | frames scored | frames missed | scored after the restart | scored + missed = video |",
+        "|---|---|---|---|---|",
     ]
     for i, c in enumerate(k["clients"]):
         lines.append(
-            f"| {i} | {c['exit_code']} | {c['scored']} | {c['missed']} | {c['scored_after_restart']} "
+            f"| {i} | {c['scored']} | {c['missed']} | {c['scored_after_restart']} "
             f"| {'yes' if c['every_frame_accounted'] else 'NO'} |"
         )
     lines += [
         "",
-        "While the server is down each client fails fast (BackendUnavailable) and backs off (0.25 s doubling to 4 s), "
-        "so a file source races through its frames during the outage, counting each one as missed; a camera "
-        "would lose only the outage's frames.",
+        "While the server is down each client fails fast (BackendUnavailable) and backs off (0.25 s doubling to 4 s): "
+        "the frames of the outage, and of the backoff wait after it, are counted as missed; then scoring resumes.",
     ]
     return lines
 

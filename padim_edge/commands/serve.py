@@ -49,7 +49,8 @@ def serve(
         name, host, http_port, grpc_port, metrics_port, max_batch, queue_delay_us, instances, threads
     )
     try:
-        run_server(model, options, on_ready=lambda line: typer.echo(line + "  (Ctrl-C stops)"))
+        # stderr: tritonserver's own log goes to stdout, and lines would interleave
+        run_server(model, options, on_ready=lambda line: typer.echo(line + "  (Ctrl-C stops)", err=True))
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)
         raise typer.Exit(0 if received == ["SIGTERM"] else 130) from None

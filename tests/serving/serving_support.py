@@ -88,7 +88,7 @@ class Server:
         command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
         command += ["--threads", "1"]
         self.log = []
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
         threading.Thread(target=self._read, args=(self.process, ready), daemon=True).start()
         if not ready.wait(START_TIMEOUT_S):
@@ -98,7 +98,7 @@ class Server:
         return self
 
     def _read(self, process: subprocess.Popen, ready: threading.Event) -> None:
-        for line in process.stdout:
+        for line in process.stderr:
             self.log.append(line)
             if line.startswith("serving "):
                 ready.set()

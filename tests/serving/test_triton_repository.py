@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
+from typer.testing import CliRunner
 
+from padim_edge.cli import app
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.engine_record import EngineRecord, Machine, write_record
@@ -103,16 +105,18 @@ def test_tensorrt_plan_and_accelerator_entries(tiny_onnx: Path, tmp_path: Path):
 
 
 def test_cli_triton_repo_and_export_triton(tiny_run: Path, tmp_path: Path):
-    done = run_cli("triton-repo", str(tiny_run / "model.onnx"), str(tmp_path / "a"), "--name", "cells")
-    assert done.returncode == 0 and "wrote" in done.stdout, done.stderr
-    again = run_cli("export", str(tiny_run), "--out", str(tmp_path / "b.onnx"), "--triton", str(tmp_path / "b"))
-    assert again.returncode == 0, again.stderr
+    runner = CliRunner()
+    done = runner.invoke(app, ["triton-repo", str(tiny_run / "model.onnx"), str(tmp_path / "a"), "--name", "cells"])
+    assert done.exit_code == 0 and "wrote" in done.output, done.output
+    export = ["export", str(tiny_run), "--out", str(tmp_path / "b.onnx"), "--triton", str(tmp_path / "b")]
+    again = runner.invoke(app, export)
+    assert again.exit_code == 0, again.output
     first, second = parse(tmp_path / "a" / "cells"), parse(tmp_path / "b" / "mono")
     assert first.parameters["padim_edge"] == second.parameters["padim_edge"]  # same run, same metadata
     assert second.name == "mono"  # the model's category
 
 
-def test_cli_triton_repo_errors_are_one_line(tiny_onnx: Path, tmp_path: Path):
+def test_bad_models_and_names_are_one_line_errors(tiny_onnx: Path, tmp_path: Path):
     import onnx
 
     foreign = tmp_path / "foreign.onnx"
@@ -120,14 +124,14 @@ def test_cli_triton_repo_errors_are_one_line(tiny_onnx: Path, tmp_path: Path):
     value = onnx.helper.make_tensor_value_info
     graph = onnx.helper.make_graph([node], "g", [value("x", 1, [1])], [value("y", 1, [1])])
     onnx.save(onnx.helper.make_model(graph), str(foreign))
-    for args, message in (
-        ([str(tmp_path / "missing.onnx")], "no such model file"),
-        ([str(foreign)], "not a padim-edge graph"),
-        ([str(tiny_onnx), "--name", "a/b"], "model name 'a/b'"),
-    ):
-        done = run_cli("triton-repo", *args, str(tmp_path / "repo"))
-        assert done.returncode == 2 and done.stderr.startswith("error: ") and message in done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1
+    done = run_cli("triton-repo", str(foreign), str(tmp_path / "repo"))
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "not a padim-edge graph" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="no such model file"):
+        write_repository(tmp_path / "missing.onnx", tmp_path / "repo")
+    with pytest.raises(UserError, match="model name 'a/b'"):
+        write_repository(tiny_onnx, tmp_path / "repo", RepositoryOptions(name="a/b"))
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
 
 
 def test_pbtxt_strings_survive_the_round_trip():
