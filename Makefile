@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/elpv-mono
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench bench-serving lint
 
 $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.bench_serving
+
+# Triton serving alone: 1/4/8 clients against `padim-edge serve` and in-process, kill -9 + restart, soak.
+bench-serving: install
+	$(BIN)/python -m benchmarks.bench_serving
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sysconfig
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.contract import (
     ANOMALY_MAP,
@@ -56,6 +58,7 @@ class ServeOptions:
 def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -> None:
     """Serve until Ctrl-C (KeyboardInterrupt) or until tritonserver exits; always stops it cleanly."""
     found = resolve_model(model)
+    check_ports(options.host, (options.http_port, options.grpc_port, options.metrics_port))
     instances = options.instances or found.instances or 1
     backends = [open_backend(found.onnx, threads=options.threads, spinning=False) for _ in range(instances)]
     info = backends[0].info
@@ -63,6 +66,7 @@ def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -
     for backend in backends:  # first calls allocate: do it before the server accepts requests
         backend.infer(np.zeros((1, *input_dims(info)), np.uint8))
     use_own_libpython()
+    from pytriton.exceptions import PyTritonError
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import Triton, TritonConfig
 
@@ -93,7 +97,10 @@ def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -
             strict=True,
         )
         add_config_parameter(triton, name, PARAMETER_KEY, metadata_json(info))
-        triton.run()
+        try:
+            triton.run()
+        except (TimeoutError, PyTritonError) as exc:
+            raise UserError(f"the Triton server did not start ({exc}); its log is above") from None
         host = options.host
         on_ready(
             f"serving {name} ({found.onnx}, {instances} instance(s)): grpc://{host}:{options.grpc_port} "
@@ -122,9 +129,24 @@ def infer_function(backend: Backend) -> Callable:
 def add_config_parameter(triton: object, model_name: str, key: str, value: str) -> None:
     """Add a `parameters` entry to the config PyTriton sends when it loads the model. PyTriton 0.7.0 has no
     API for it; the entry joins the backend parameters it already writes there (pinned version, tested)."""
-    for model in triton._model_manager.models:
-        if model.model_name == model_name:
-            model._get_triton_model_config().backend_parameters[key] = value
+    models = [model for model in triton._model_manager.models if model.model_name == model_name]
+    if not models:
+        raise RuntimeError(f"PyTriton has no bound model {model_name!r} (a PyTriton other than 0.7.0?)")
+    for model in models:
+        model._get_triton_model_config().backend_parameters[key] = value
+
+
+def check_ports(host: str, ports: tuple[int, ...]) -> None:
+    """Each port must be free on `host` (tritonserver would fail, and PyTriton wait, on a busy one)."""
+    if len(set(ports)) != len(ports):
+        raise UserError(f"--http-port, --grpc-port and --metrics-port must differ (got {', '.join(map(str, ports))})")
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise UserError(f"{host}:{port}: cannot listen there ({exc.strerror})") from None
 
 
 def use_own_libpython() -> None:

@@ -23,6 +23,8 @@ class ServedModel:
 def resolve_model(path: Path) -> ServedModel:
     """An .onnx as is; an entry: its latest version's model.onnx, its name, max_batch_size, queue delay and
     CPU instance count."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix == ".onnx":
         return ServedModel(path)
     if not (path / "config.pbtxt").is_file():

@@ -95,3 +95,18 @@ def test_frames_the_backend_cannot_score_are_missed_not_dropped(tiny_onnx: Path,
     assert [row["index"] for row in rows] == list(range(len(elpv_images)))
     assert all("verdict" not in row and "score" not in row and "(test)" in row["error"] for row in missed)
     assert video.stat().st_size > 0  # the overlay video skipped the missed frames and kept going
+
+
+def test_serve_refuses_busy_or_equal_ports():
+    import socket
+
+    from padim_edge.serving.pytriton_server import check_ports
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(UserError, match=f"127.0.0.1:{port}: cannot listen there"):
+            check_ports("127.0.0.1", (port,))
+    with pytest.raises(UserError, match="must differ"):
+        check_ports("127.0.0.1", (8000, 8000, 8002))
