@@ -26,7 +26,7 @@ def test_split_url():
     assert split_url("grpc://127.0.0.1:8001") == ("grpc", "127.0.0.1:8001")
     assert split_url("http://server:8000/") == ("http", "server:8000")
     assert split_url("127.0.0.1:8001") == ("grpc", "127.0.0.1:8001")
-    for bad in ("https://a:1", "grpc://host", "http://a:1/v2/models"):
+    for bad in ("https://a:1", "grpc://host", "http://a:1/v2/models", "grpc://a:port"):
         with pytest.raises(UserError, match="expected grpc://HOST:PORT"):
             split_url(bad)
 

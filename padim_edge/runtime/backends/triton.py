@@ -32,7 +32,11 @@ TRANSIENT_GRPC = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "Sta
 def split_url(url: str) -> tuple[str, str]:
     """('grpc' or 'http', 'host:port') from grpc://host:port, http://host:port or host:port (gRPC)."""
     parts = urlsplit(url if "://" in url else f"grpc://{url}")
-    if parts.scheme not in ("grpc", "http") or not parts.hostname or not parts.port or parts.path not in ("", "/"):
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        port = None
+    if parts.scheme not in ("grpc", "http") or not parts.hostname or not port or parts.path not in ("", "/"):
         raise UserError(f"--server {url}: expected grpc://HOST:PORT or http://HOST:PORT")
     return parts.scheme, parts.netloc
 
