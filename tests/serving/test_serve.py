@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
 from serving_support import Server
+from typer.testing import CliRunner
 
+from padim_edge.cli import app
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.backends.triton import TritonBackend
 from padim_edge.serving.contract import PARAMETER_KEY
@@ -22,9 +23,9 @@ def _run(server_args: list[str], images: list[Path], tmp_path: Path, tag: str) -
     for image in images:
         (folder / image.name).symlink_to(image)
     results, summary = tmp_path / f"{tag}.jsonl", tmp_path / f"{tag}.json"
-    done = run_cli("run", *server_args, "--source", str(folder), "--batch", "4", "--results", str(results),
-                   "--summary-json", str(summary))  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    args = ["run", *server_args, "--source", str(folder), "--batch", "4", "--results", str(results)]
+    done = CliRunner().invoke(app, [*args, "--summary-json", str(summary)])
+    assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     return json.loads(summary.read_text()), lines
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import run_cli
+from typer.testing import CliRunner
 
+from padim_edge.cli import app
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.runtime.backends.base import BackendUnavailable
@@ -61,8 +63,9 @@ def test_unreachable_server_is_one_line_and_fast(tmp_path: Path):
 
 
 def test_run_needs_exactly_one_backend(tmp_path: Path):
-    done = run_cli("run", "--source", str(tmp_path))
-    assert done.returncode == 2 and "give either --model or --server" in done.stderr
+    for extra in ([], ["--model", "m.onnx", "--server", "grpc://127.0.0.1:9"]):
+        done = CliRunner().invoke(app, ["run", "--source", str(tmp_path), *extra])
+        assert isinstance(done.exception, UserError) and "give either --model or --server" in str(done.exception)
 
 
 class Flaky(Backend):
