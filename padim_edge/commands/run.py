@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from padim_edge.commands.options import MAX_BATCH, Model, Threads, Threshold
+from padim_edge.commands.options import MAX_BATCH, Threads, Threshold
+from padim_edge.errors import UserError
 
+RETRY_S = 120.0  # how long `--retry` waits for a Triton server at start
 SOURCE_HELP = (
     "Camera index (0), V4L2 device (/dev/video0), video file, rtsp:// or http(s):// URL, "
     "GStreamer pipeline (contains '!'), image folder or glob ('imgs/*.png')."
@@ -17,8 +19,8 @@ SOURCE_HELP = (
 
 
 def run(
-    model: Model,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)],
+    model: Annotated[Optional[Path], typer.Option(help="An exported .onnx or a built .engine.")] = None,
     results: Annotated[Optional[Path], typer.Option(help="JSON lines, one per frame ('-' for stdout).")] = None,
     save_ng: Annotated[
         Optional[Path], typer.Option("--save-ng", help="Folder for rejected frames and their heatmap overlays.")
@@ -41,6 +43,13 @@ def run(
         int, typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever).")
     ] = 10,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
+    server: Annotated[
+        Optional[str], typer.Option(help="Score on this Triton server instead: grpc://HOST:PORT or http://HOST:PORT.")
+    ] = None,
+    model_name: Annotated[Optional[str], typer.Option(help="--server: the model's name on the server.")] = None,
+    retry: Annotated[
+        bool, typer.Option("--retry", help=f"--server: wait up to {RETRY_S:.0f} s for the server at start.")
+    ] = False,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
@@ -49,6 +58,10 @@ def run(
     reconnected with backoff, at most --max-retries times per outage. Ctrl-C or SIGTERM stops cleanly,
     flushing every output; the exit code is then 130 after Ctrl-C and 0 after SIGTERM. Exit 2 when inputs
     could not be read or no frame was scored.
+
+    With --server, frames are scored on a Triton server (padim-edge serve, or Triton with a repository from
+    padim-edge triton-repo). Frames that arrive while it is down are counted as missed (exit code 1), and
+    scoring resumes when it is back.
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
@@ -62,8 +75,15 @@ def run(
             check_output_file(path, flag)
     if save_ng:
         check_output_folder(save_ng, "--save-ng")
+    if (model is None) == (server is None):
+        raise UserError("give either --model or --server")
     status = StatusLine()
-    backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+    if server:
+        from padim_edge.runtime.backends.triton import open_triton
+
+        backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
+    else:
+        backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
     try:
         predictor = Predictor(backend, threshold)
         stream = open_source(source, log=status.log, max_retries=max_retries)
