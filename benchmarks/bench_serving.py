@@ -25,12 +25,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from padim_edge.contract.files import atomic_write
 
 from benchmarks import machine
 from benchmarks.paced_client import PacedClient
 from benchmarks.serving_procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 from benchmarks.serving_report import markdown, update_doc
+from padim_edge.contract.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 MVTEC = ROOT.parent / "shared" / "data" / "mvtec"
