@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/elpv-mono
 
-.PHONY: install demo test bench choices lint
+.PHONY: install demo test bench bench-serving choices lint
 
 $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements/ci.txt
-	$(BIN)/pip install -q -e '.[cpu,fit,dev,tensorrt]'
+	$(BIN)/pip install -q -e '.[cpu,fit,dev,tensorrt,serve]'
 	touch $@
 
 install: $(BIN)/padim-edge
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.bench_serving
+
+# Triton serving alone: 1/4/8 clients against `padim-edge serve` and in-process, kill -9 + restart, soak.
+bench-serving: install
+	$(BIN)/python -m benchmarks.bench_serving
 
 # The accuracy table behind the defaults (docs/choices.md): every candidate on every dataset, 3 seeds.
 choices: install

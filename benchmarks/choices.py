@@ -47,6 +47,8 @@ CANDIDATES = (
     Candidate("pool3-block2", {"pooling": 3, "cov_block": 2}, "+ one covariance per 2x2 tile"),
     Candidate("pool3-320", {"pooling": 3, "input_size": 320}, "+ shorter side 320"),
     Candidate("pool3-320-block2", {"pooling": 3, "input_size": 320, "cov_block": 2}, "+ 320 and 2x2 tiles"),
+    Candidate("pool3-eps1", {"pooling": 3, "eps": 1.0}, "3x3 local average, covariance + 1.0 I"),
+    Candidate("eps1", {"eps": 1.0}, "covariance + 1.0 I"),
 )
 
 
@@ -103,10 +105,7 @@ def aggregate(results: dict) -> dict:
             if all(r[m] is not None for r in runs)
         }
     for entry in table.values():
-        entry["mean"] = {
-            m: (float(np.mean([v[m][0] for d, v in entry.items() if m in v])), math.nan)
-            for m in METRICS
-        }
+        entry["mean"] = {m: (float(np.mean([v[m][0] for d, v in entry.items() if m in v])), math.nan) for m in METRICS}
     return table
 
 

@@ -15,6 +15,8 @@ from padim_edge.commands.fit import fit
 from padim_edge.commands.info import info
 from padim_edge.commands.predict import predict
 from padim_edge.commands.run import run
+from padim_edge.commands.serve import serve
+from padim_edge.commands.triton_repo import triton_repo
 from padim_edge.commands.verify import verify
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="PaDiM anomaly detection for edge devices.")
@@ -27,6 +29,8 @@ for name, command in (
     ("predict", predict),
     ("run", run),
     ("build", build),
+    ("serve", serve),
+    ("triton-repo", triton_repo),
 ):
     app.command(name)(command)
 

@@ -28,10 +28,13 @@ def export(
     calib_images: Annotated[
         int, typer.Option(min=1, max=4096, help="--int8: good training images to calibrate on.")
     ] = 64,
+    triton: Annotated[
+        Optional[Path], typer.Option(help="Also write a Triton model repository entry here (see triton-repo).")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Export one ONNX graph (pre-processing, backbone, Mahalanobis head, blur, score); fits first if needed."""
-    from padim_edge.contract.files import check_output_file, clean_stale
+    from padim_edge.contract.files import check_output_file, check_output_folder, clean_stale
     from padim_edge.model.run_dir import is_fitted
 
     if run_dir is None and category is None:
@@ -43,6 +46,8 @@ def export(
     out = check_output_file(out or run_dir / "model.onnx", "--out")
     if int8:
         check_output_file(out.with_name(out.stem + ".int8.onnx"), "--int8")
+    if triton:
+        check_output_folder(triton, "--triton")
     clean_stale(out.parent)  # what a killed export left there
     if not fitted:
         from padim_edge.commands.fit import fit_category
@@ -66,3 +71,8 @@ def export(
             f"quantized the backbone to int8 ({quantized.quantised_nodes} QuantizeLinear nodes, calibrated on "
             f"{quantized.calibration_images} good images) -> {quantized.path}"
         )
+    if triton:
+        from padim_edge.serving.triton_repository import write_repository
+
+        for entry in write_repository(result.path, triton):
+            typer.echo(f"wrote Triton repository entry {entry}")

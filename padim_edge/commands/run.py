@@ -8,9 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from padim_edge.commands.options import MAX_BATCH, Model, Threads, Threshold
+from padim_edge.commands.options import MAX_BATCH, Threads, Threshold
+from padim_edge.errors import UserError
 from padim_edge.runtime.stream_policy import MAX_RETRIES
 
+RETRY_S = 120.0  # how long `--retry` waits for a Triton server at start
 SOURCE_HELP = (
     "Camera index (0), V4L2 device (/dev/video0), video file, rtsp:// or http(s):// URL, "
     "GStreamer pipeline (contains '!'), image folder or glob ('imgs/*.png')."
@@ -18,8 +20,8 @@ SOURCE_HELP = (
 
 
 def run(
-    model: Model,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)],
+    model: Annotated[Optional[Path], typer.Option(help="An exported .onnx or a built .engine.")] = None,
     results: Annotated[Optional[Path], typer.Option(help="JSON lines, one per frame ('-' for stdout).")] = None,
     save_ng: Annotated[
         Optional[Path], typer.Option("--save-ng", help="Folder for rejected frames and their heatmap overlays.")
@@ -43,6 +45,13 @@ def run(
         typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever)."),
     ] = MAX_RETRIES,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
+    server: Annotated[
+        Optional[str], typer.Option(help="Score on this Triton server instead: grpc://HOST:PORT or http://HOST:PORT.")
+    ] = None,
+    model_name: Annotated[Optional[str], typer.Option(help="--server: the model's name on the server.")] = None,
+    retry: Annotated[
+        bool, typer.Option("--retry", help=f"--server: wait up to {RETRY_S:.0f} s for the server at start.")
+    ] = False,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
@@ -52,6 +61,10 @@ def run(
     flushing every output. Exit codes (docs/reliability.md): 0; 1 when frames were missed (a backend
     unavailable, a live source lost for good); 2 when inputs could not be read or no frame was scored;
     130 after Ctrl-C.
+
+    With --server, frames are scored on a Triton server (padim-edge serve, or Triton with a repository from
+    padim-edge triton-repo). Frames that arrive while it is down are counted as missed (exit code 1), and
+    scoring resumes when it is back.
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
@@ -69,10 +82,17 @@ def run(
             check_output_file(path, flag)
     if save_ng:
         check_output_folder(save_ng, "--save-ng")
+    if (model is None) == (server is None):
+        raise UserError("give either --model or --server")
     status = StatusLine()
     stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
     try:
-        backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+        if server:
+            from padim_edge.runtime.backends.triton import open_triton
+
+            backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
+        else:
+            backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
         try:
             predictor = Predictor(backend, threshold)
             sinks = []

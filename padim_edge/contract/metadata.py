@@ -81,6 +81,11 @@ def parse_metadata(text: str | None, source: str) -> ModelInfo:
     return ModelInfo(config, facts)
 
 
+def document_metadata(document: dict, source: str) -> ModelInfo:
+    """Parse a metadata document already decoded from JSON (an engine record's copy, say)."""
+    return parse_metadata(json.dumps(document), source)
+
+
 def read_onnx_metadata(path: Path) -> ModelInfo:
     """The metadata of an ONNX file, read without loading its tensors."""
     return metadata_of(load_graph(path), str(path))

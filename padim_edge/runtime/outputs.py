@@ -282,7 +282,7 @@ class StatusLine:
         s = snapshot
         text = (
             f"{s['frames']} frames  {s['fps']:.1f} fps  latency p50 {s['p50_ms']:.0f} ms p99 {s['p99_ms']:.0f} ms  "
-            f"dropped {s['dropped']}  rejected {s['rejected']}"
+            f"dropped {s['dropped']}  rejected {s['rejected']}" + (f"  missed {s['missed']}" if s["missed"] else "")
         )
         with self._lock:
             self.stream.write("\r\033[K" + text)

@@ -190,6 +190,7 @@ class Pipeline:
             "p99_ms": p99,
             "dropped": self.dropped,
             "rejected": self.rejected,
+            "missed": self.missed,
         }
 
     def summary(self) -> dict:

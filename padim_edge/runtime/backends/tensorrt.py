@@ -9,7 +9,6 @@ padded to it), which saves the per-kernel launch cost that dominates small batch
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import ModuleType
 
@@ -18,7 +17,7 @@ import numpy as np
 from padim_edge.accel.cuda_binding import open_binding
 from padim_edge.accel.tensorrt import import_tensorrt, this_machine
 from padim_edge.contract.engine_record import EngineRecord, check_engine, read_record
-from padim_edge.contract.metadata import parse_metadata
+from padim_edge.contract.metadata import document_metadata
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends.base import Backend
 
@@ -29,7 +28,7 @@ class TensorRTBackend(Backend):
     def __init__(self, path: Path, binding: str = "auto", cuda_graph: bool = False) -> None:
         self.path = path
         self.record: EngineRecord = read_record(path)  # before anything heavy: a foreign engine fails fast
-        self.info = parse_metadata(json.dumps(self.record.onnx_metadata), str(path))
+        self.info = document_metadata(self.record.onnx_metadata, str(path))
         trt = import_tensorrt()
         self.cuda = open_binding(binding)
         self._graph = None
