@@ -41,8 +41,7 @@ def run(
         bool, typer.Option("--cuda-graph", help="TensorRT engines: replay the kernels as one CUDA graph.")
     ] = False,
     max_retries: Annotated[
-        int,
-        typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever)."),
+        int, typer.Option(min=-1, help="Live sources: reconnection attempts per outage before giving up (-1: forever).")
     ] = MAX_RETRIES,
     summary_json: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.")] = None,
     server: Annotated[
@@ -85,16 +84,16 @@ def run(
     if (model is None) == (server is None):
         raise UserError("give either --model or --server")
     status = StatusLine()
-    stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
-    try:
-        if server:
-            from padim_edge.runtime.backends.triton import open_triton
+    if server:
+        from padim_edge.runtime.backends.triton import open_triton
 
-            backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
-        else:
-            backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+        backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
+    else:
+        backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+    try:
+        predictor = Predictor(backend, threshold)
+        stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
         try:
-            predictor = Predictor(backend, threshold)
             sinks = []
             if results:
                 sinks.append(JsonLines(results))
@@ -104,9 +103,9 @@ def run(
                 sinks.append(OverlayVideo(overlay_video, stream.fps))
             summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
         finally:
-            backend.close()
+            stream.close()
     finally:
-        stream.close()
+        backend.close()
     typer.echo(format_summary(summary), err=str(results) == "-")
     if summary_json:
         atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
