@@ -29,7 +29,9 @@ MAX_PIXELS_ENV = "PADIM_EDGE_MAX_PIXELS"
 MAX_FILE_BYTES = 1 << 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # padim-edge reports failures itself
+# padim-edge reports failures itself: OpenCV's own log is silenced (OpenCV 4 and 5 spell it differently).
+_set_log_level = getattr(cv2, "setLogLevel", None) or cv2.utils.logging.setLogLevel
+_set_log_level(0)  # LOG_LEVEL_SILENT
 
 
 def list_images(folder: Path) -> list[Path]:
