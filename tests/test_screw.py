@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pairs import side_by_side, write_png
 
 from padim_edge.data import DatasetSplit, Sample, load_dataset
 from padim_edge.evaluate import evaluate
 from padim_edge.fit import FitOptions, fit
 from padim_edge.metrics import image_auroc
-
-from .conftest import side_by_side, write_png
 
 FLOORS = {"image_auroc": 0.86, "pixel_auroc": 0.98, "pro": 0.92}
 WIDE_TRAIN, WIDE_TEST = 120, 30  # pairs: a subset keeps the test quick; the comparison uses the same images

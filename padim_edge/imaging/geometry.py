@@ -99,14 +99,21 @@ class Geometry:
         """A uint8 BGR frame of any size -> the model's uint8 [H, W, 3] input and where the frame went."""
         (nh, nw), (top, left), placement = self.place(frame.shape[:2])
         h, w = frame.shape[:2]
-        if (nh, nw) != (h, w):
+        if self.mode == "crop" and nh * nw > 4 * self.height * self.width:
+            # A much enlarged frame (a 1x5000 strip, say) is sampled straight into the crop window rather
+            # than enlarged whole first (which takes gigabytes); enlarging needs no area filter anyway.
+            flags = cv2.INTER_LINEAR
+            frame = cv2.warpAffine(
+                frame, placement.matrix, (self.width, self.height), flags=flags, borderMode=cv2.BORDER_REPLICATE
+            )
+        elif (nh, nw) != (h, w):
             shrink = nh <= h and nw <= w
             frame = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         if self.mode == "letterbox" and (nh, nw) != (self.height, self.width):
             canvas = np.zeros((self.height, self.width, 3), np.uint8)
             canvas[top : top + nh, left : left + nw] = frame
             frame = canvas
-        elif self.mode == "crop":
+        elif self.mode == "crop" and frame.shape[:2] != (self.height, self.width):
             frame = frame[-top : -top + self.height, -left : -left + self.width]
         if self.align == "principal_axis":
             frame, pose = align(np.ascontiguousarray(frame))
