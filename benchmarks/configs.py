@@ -24,12 +24,20 @@ class Config:
     d: int
     real: bool
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
-    pooling: int = 1
+    pooling: tuple[int, ...] | None = None  # None: the backbone's default (fit's rule)
     resize_mode: str = "stretch"
+    cov_block: int = 1
 
     @property
     def taps(self) -> tuple[str, ...]:
         return self.layers or ARCHITECTURES[self.backbone].default_taps
+
+    @property
+    def pooling_sizes(self) -> tuple[int, ...]:
+        """The local average per tap that fit applies for this configuration."""
+        if self.pooling:
+            return self.pooling * len(self.taps) if len(self.pooling) == 1 else self.pooling
+        return ARCHITECTURES[self.backbone].default_pooling if self.layers is None else (1,) * len(self.taps)
 
     @property
     def name(self) -> str:
@@ -37,8 +45,10 @@ class Config:
         name = f"{SHORT[self.backbone]}@{size}-d{self.d}"
         if self.layers:
             name += "-" + "+".join(self.layers)
-        if self.pooling > 1:
-            name += f"-pool{self.pooling}"
+        if self.pooling:
+            name += "-pool" + ",".join(map(str, self.pooling_sizes))
+        if self.cov_block > 1:
+            name += f"-tile{self.cov_block}"
         return name + ("" if self.resize_mode == "stretch" else f"-{self.resize_mode}")
 
     @property
@@ -60,6 +70,7 @@ class Config:
             d=self.d,
             layers=self.layers,
             pooling=self.pooling,
+            cov_block=self.cov_block,
             input_size=self.size,
             resize_mode=self.resize_mode,
             show_progress=False,
@@ -137,6 +148,7 @@ def default_drift() -> list[str]:
         "pooling": fit.pooling,
         "size": fit.input_size,
         "resize_mode": fit.resize_mode,
+        "cov_block": fit.cov_block,
     }
     ours = {k: getattr(DEFAULT, k) for k in theirs}
     return [f"{k}: benchmarks {ours[k]!r}, padim-edge fit {theirs[k]!r}" for k in theirs if ours[k] != theirs[k]]

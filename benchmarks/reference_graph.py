@@ -38,15 +38,15 @@ from padim_edge.model.run_dir import load_run
 class AnomalibEmbedding(nn.Module):
     """anomalib's generate_embedding: concatenate every channel of every tap on the first tap's grid, then select."""
 
-    def __init__(self, indices: list[int], pooling: int) -> None:
+    def __init__(self, indices: list[int], pooling: list[int]) -> None:
         super().__init__()
-        self.pooling = pooling
+        self.pooling = list(pooling)
         self.register_buffer("idx", torch.tensor(indices, dtype=torch.long))
 
     def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
-        if self.pooling > 1:
-            p = self.pooling
-            taps = [F.avg_pool2d(t, p, 1, p // 2, count_include_pad=False) for t in taps]
+        taps = [
+            t if k == 1 else F.avg_pool2d(t, k, 1, k // 2, count_include_pad=False) for t, k in zip(taps, self.pooling)
+        ]
         embeddings = taps[0]
         for layer_embedding in taps[1:]:
             layer_embedding = F.interpolate(layer_embedding, size=embeddings.shape[-2:], mode="nearest")

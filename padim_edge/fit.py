@@ -12,7 +12,7 @@ import torch
 
 from padim_edge import __version__
 from padim_edge.contract.files import package_versions
-from padim_edge.contract.schema import ModelConfig
+from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, parse_config
 from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry, default_input_hw
@@ -35,14 +35,14 @@ class FitOptions:
     weights: str = "default"
     d: int | None = None
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
-    pooling: int = 1
+    pooling: tuple[int, ...] | None = None  # None: the backbone's default for its default taps, else none
     cov_block: int = 1
     #: The shorter side (the other follows the training images' aspect ratio), or an explicit (H, W).
     input_size: int | tuple[int, int] = 224
     resize_mode: str = "stretch"
     align: str = "none"
     sigma: float = 4.0
-    eps: float = 0.01
+    eps: float | None = None  # None: the backbone's default
     holdout: float = 0.1
     threshold_quantile: float = 0.99
     batch_size: int = 16
@@ -101,15 +101,21 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
             f"--layers {','.join(layers)}: {unknown} not among {options.backbone}'s {', '.join(spec.arch.taps)}"
         )
     indices = select_channels(spec.arch, layers, options.d, options.seed)
+    pooling = options.pooling or (spec.arch.default_pooling if options.layers is None else (1,) * len(layers))
+    if len(pooling) == 1:
+        pooling = pooling * len(layers)
+    if len(pooling) != len(layers):
+        raise UserError(f"--pooling {','.join(map(str, pooling))}: one kernel size, or one per layer ({len(layers)})")
     size = options.input_size
     input_hw = size if isinstance(size, tuple) else default_input_hw(frame_sizes(fit_set), size)
     backbone, weights = load_backbone(options.backbone, spec, options.weights, tuple(layers), options.seed)
-    config = ModelConfig(
+    settings = dict(
+        format_version=FORMAT_VERSION,
         backbone=options.backbone,
         weights_source=weights.source,
         weights_sha256=weights.sha256,
         layers=layers,
-        pooling=options.pooling,
+        pooling=list(pooling),
         cov_block=options.cov_block,
         channel_indices=indices,
         d=len(indices),
@@ -120,13 +126,14 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         mean=list(spec.arch.mean),
         std=list(spec.arch.std),
         sigma=options.sigma,
-        eps=options.eps,
+        eps=spec.arch.default_eps if options.eps is None else options.eps,
         seed=options.seed,
         dataset=split.name,
         category=split.category,
         data_root=str(data_root.resolve()) if data_root else "",
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
+    config = parse_config(settings, "fit options")
     geometry = Geometry.of(config)
     features = feature_extractor(config, backbone)
     stats = _accumulate(features, fit_set, geometry, options)

@@ -55,6 +55,19 @@ def parse_layers(text: str | None) -> tuple[str, ...] | None:
     return layers
 
 
+def parse_pooling(text: str | None) -> tuple[int, ...] | None:
+    """`--pooling 3,1,1`: one kernel size per layer, or one for all; odd, 1 to 9."""
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or not all(1 <= k <= 9 and k % 2 for k in sizes):
+        raise UserError(f"--pooling {text}: expected odd kernel sizes from 1 to 9, e.g. 3,1,1")
+    return sizes
+
+
 def fit(
     category: Annotated[str, typer.Option(help="Category folder (MVTec, folder), or mono/poly for ELPV.")],
     data_root: DataRoot = None,
@@ -67,7 +80,15 @@ def fit(
     ] = "default",
     d: Annotated[Optional[int], typer.Option("-d", min=1, help="Channels kept (default per backbone).")] = None,
     layers: Annotated[Optional[str], typer.Option(help="Feature taps, comma-separated (default per backbone).")] = None,
-    pooling: Annotated[int, typer.Option(min=1, max=9, help="Local average of the features (1: none).")] = 1,
+    pooling: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Local average per layer, e.g. 3,1,1 (1: none; one number: every layer; default per backbone)."
+        ),
+    ] = None,
+    eps: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Covariance regularisation eps * I (default per backbone).")
+    ] = None,
     cov_block: Annotated[
         int, typer.Option(min=1, max=8, help="Share one covariance per k x k tile of the feature grid (1: none).")
     ] = 1,
@@ -100,7 +121,8 @@ def fit(
         weights=weights,
         d=d,
         layers=taps,
-        pooling=pooling,
+        pooling=parse_pooling(pooling),
+        eps=eps,
         cov_block=cov_block,
         input_size=size,
         resize_mode=resize_mode,

@@ -23,11 +23,15 @@ class Tap:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A backbone's taps (in forward order), default taps and d, and its RGB input normalisation."""
+    """A backbone's taps (in forward order), its defaults (taps, d, local average per tap, covariance eps),
+    and its RGB input normalisation. Lite0's defaults were chosen on every dataset at hand
+    (docs/choices.md); the ResNets' are the paper's, which cannot be measured here (no ImageNet weights)."""
 
     taps: dict[str, Tap]
     default_taps: tuple[str, ...]
     default_d: int
+    default_pooling: tuple[int, ...]
+    default_eps: float
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
@@ -52,6 +56,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         taps={f"blocks.{i}": Tap(c, s) for i, (c, s) in enumerate(_LITE0_BLOCKS)},
         default_taps=("blocks.2", "blocks.4", "blocks.10"),
         default_d=100,
+        default_pooling=(3, 1, 1),
+        default_eps=1.0,
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
     ),
@@ -59,6 +65,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         taps={"layer1": Tap(64, 4), "layer2": Tap(128, 8), "layer3": Tap(256, 16)},
         default_taps=("layer1", "layer2", "layer3"),
         default_d=100,
+        default_pooling=(1, 1, 1),
+        default_eps=0.01,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     ),
@@ -66,6 +74,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         taps={"layer1": Tap(256, 4), "layer2": Tap(512, 8), "layer3": Tap(1024, 16)},
         default_taps=("layer1", "layer2", "layer3"),
         default_d=550,
+        default_pooling=(1, 1, 1),
+        default_eps=0.01,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     ),

@@ -36,8 +36,8 @@ class ModelConfig(BaseModel):
     weights_sha256: Sha256 | None
     #: Feature maps read by the embedding, in forward order (see contract.architectures).
     layers: Annotated[list[str], Field(min_length=1)]
-    #: Local average of each tapped map before the gather: kernel size (1 = none), stride 1.
-    pooling: Annotated[int, Field(ge=1, le=9)] = 1
+    #: Local average of each tapped map before the gather, one kernel size per layer (1 = none), stride 1.
+    pooling: list[Annotated[int, Field(ge=1, le=9)]]
     #: One covariance per position (1), or one shared by each k x k tile of the feature grid.
     cov_block: Annotated[int, Field(ge=1, le=8)] = 1
     #: The d channels kept, indices into the concatenated taps, increasing.
@@ -82,6 +82,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"channel_indices: must increase, each below {total} (channels of {self.layers})")
         if self.d != len(idx):
             raise ValueError(f"d: {self.d} but {len(idx)} channel_indices")
+        if len(self.pooling) != len(self.layers):
+            raise ValueError(f"pooling: {len(self.pooling)} kernel sizes for {len(self.layers)} layers")
         return self
 
     @property
@@ -143,6 +145,7 @@ def _from_format_1(data: dict, source: str) -> dict:
     data.update(
         format_version=FORMAT_VERSION,
         layers=[stages[x - 1] for x in layers],
+        pooling=[1] * len(layers),
         input_height=size,
         input_width=size,
         resize_mode="crop",

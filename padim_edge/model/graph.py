@@ -48,16 +48,16 @@ def fold_bgr_into_stem(backbone: nn.Module) -> nn.Module:
 
 
 class Embedding(nn.Module):
-    """Optionally average each tapped map over a local window, gather the selected channels of each tap,
-    upsample (nearest) to the finest tap's grid and concatenate.
+    """Gather the selected channels of each tapped map, average each over its own local window (`pooling`,
+    one kernel size per tap; 1: none), upsample (nearest) to the finest tap's grid and concatenate.
 
-    Gathering before upsampling touches d channels at the coarse resolutions instead of all of them.
+    Gathering before upsampling touches d channels at the coarse resolutions instead of all of them; the
+    local average is per channel, so gathering first changes nothing but the cost.
     """
 
-    def __init__(self, channels: list[int], indices: list[int], pooling: int = 1) -> None:
+    def __init__(self, channels: list[int], indices: list[int], pooling: list[int]) -> None:
         super().__init__()
-        self.pooling = pooling
-        self.count = len(channels)
+        self.pooling = list(pooling)
         offset = 0
         for tap, width in enumerate(channels):
             local = [i - offset for i in indices if offset <= i < offset + width]
@@ -71,8 +71,9 @@ class Embedding(nn.Module):
             if index.numel() == 0:
                 continue
             features = features.index_select(1, index)
-            if self.pooling > 1:
-                features = F.avg_pool2d(features, self.pooling, 1, self.pooling // 2, count_include_pad=False)
+            k = self.pooling[tap]
+            if k > 1:
+                features = F.avg_pool2d(features, k, 1, k // 2, count_include_pad=False)
             picked.append(features)
         size = taps[0].shape[-2:]
         picked = [p if p.shape[-2:] == size else F.interpolate(p, size=size, mode="nearest") for p in picked]

@@ -128,7 +128,7 @@ def test_bad_models_and_names_are_one_line_errors(tiny_onnx: Path, tmp_path: Pat
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "not a padim-edge graph" in err
     assert len(err.strip().splitlines()) == 1
-    with pytest.raises(UserError, match="no such model file"):
+    with pytest.raises(UserError, match="no such ONNX model"):
         write_repository(tmp_path / "missing.onnx", tmp_path / "repo")
     with pytest.raises(UserError, match="model name 'a/b'"):
         write_repository(tiny_onnx, tmp_path / "repo", RepositoryOptions(name="a/b"))
