@@ -133,7 +133,17 @@ def batches(items: list, size: int):
         yield items[i : i + size]
 
 
-def evaluate(seeds: list[int], train: list[Path], test: list[Sample], batch: int, metrics_module) -> dict:
+def lite0_pre_processor():
+    """anomalib's default pre-processor with the Lite0 weights' own normalisation (mean = std = 0.5)."""
+    from anomalib.pre_processing import PreProcessor
+    from torchvision.transforms.v2 import Compose, Normalize, Resize
+
+    return PreProcessor(transform=Compose([Resize((256, 256), antialias=True), Normalize([0.5] * 3, [0.5] * 3)]))
+
+
+def evaluate(
+    seeds: list[int], train: list[Path], test: list[Sample], batch: int, metrics_module, normalisation: str
+) -> tuple[dict, dict]:
     """Fit one anomalib PaDiM per seed on `train` and score `test` on the whole original frames.
 
     The seeds' models differ only in their random channel selection, so each batch is decoded,
@@ -148,7 +158,8 @@ def evaluate(seeds: list[int], train: list[Path], test: list[Sample], batch: int
     models = {}
     for seed in seeds:
         seed_everything(seed, verbose=False)
-        models[seed] = anomalib_lite0.lite0_padim()
+        extra = {"pre_processor": lite0_pre_processor()} if normalisation == "lite0" else {}
+        models[seed] = anomalib_lite0.lite0_padim(**extra)
     first = models[seeds[0]]
     transform = first.pre_processor.transform
     extractor = first.model.feature_extractor
@@ -241,6 +252,12 @@ def main() -> None:
     parser.add_argument("--mvtec-root", type=Path, default=DEFAULT_MVTEC, help=f"default {DEFAULT_MVTEC}")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--normalisation",
+        choices=("anomalib", "lite0"),
+        default="anomalib",
+        help="anomalib: its default ImageNet mean/std (default); lite0: mean = std = 0.5, as the weights were trained",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -257,7 +274,12 @@ def main() -> None:
             "weights": f"pip package {anomalib_lite0.WEIGHTS_PACKAGE}, mapped by order onto timm's names",
             "layers": list(anomalib_lite0.LAYERS),
             "n_features_d": anomalib_lite0.N_FEATURES,
-            "pre_processing": "anomalib default: Resize(256, 256, antialias=True) + Normalize(ImageNet mean/std)",
+            "pre_processing": "Resize(256, 256, antialias=True) + Normalize("
+            + (
+                "mean = std = 0.5, the Lite0 weights' own)"
+                if args.normalisation == "lite0"
+                else "ImageNet, anomalib's default)"
+            ),
             "anomaly_map": "anomalib PadimModel: Mahalanobis, bilinear to 256x256, Gaussian blur sigma 4",
             "scores": "raw (PostProcessor normalisation not applied); image score = max of the 256x256 map",
             "evaluation": "map resized bilinearly to the original frame, original-resolution masks",
@@ -281,7 +303,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         train, test = load_split(name, args.mvtec_root)
-        per_seed, timing = evaluate(args.seeds, train, test, args.batch, metrics_module)
+        per_seed, timing = evaluate(args.seeds, train, test, args.batch, metrics_module, args.normalisation)
         for seed, result in per_seed.items():
             shown = {k: result[k] for k in (*METRICS, "n_images", "channel_idx_first10")}
             print(name, "seed", seed, json.dumps(shown), flush=True)
