@@ -20,6 +20,7 @@ def config_dict(**changes: object) -> dict:
         "weights_source": "package:x",
         "weights_sha256": "a" * 64,
         "layers": ["blocks.2", "blocks.4", "blocks.10"],
+        "pooling": [3, 1, 1],
         "channel_indices": [0, 5, 30, 175],
         "d": 4,
         "input_height": 224,
@@ -46,8 +47,10 @@ def test_a_valid_config_round_trips() -> None:
         ({"threshold": 0.0}, "threshold: Input should be greater than 0"),
         ({"threshold": float("nan")}, "threshold: Input should be a finite number"),
         ({"resize_mode": "squash"}, "resize_mode"),
-        ({"layers": ["blocks.2", "blocks.99"]}, "not taps of efficientnet_lite0"),
-        ({"layers": ["blocks.4", "blocks.2"]}, "forward order"),
+        ({"layers": ["blocks.2", "blocks.4", "blocks.99"]}, "not taps of efficientnet_lite0"),
+        ({"pooling": [3, 1]}, "pooling: 2 kernel sizes for 3 layers"),
+        ({"pooling": [3, 1, 11]}, "pooling.2"),
+        ({"layers": ["blocks.4", "blocks.2", "blocks.10"]}, "forward order"),
         ({"channel_indices": [0, 5, 30, 176]}, "each below 176"),
         ({"channel_indices": [5, 0, 30, 175]}, "must increase"),
         ({"d": 3}, "d: 3 but 4 channel_indices"),
@@ -71,7 +74,7 @@ def test_a_config_that_is_not_an_object_is_refused() -> None:
 
 def format_1(**changes: object) -> dict:
     doc = config_dict(format_version=1, layers=[1, 2, 3], resize=224, input_size=224)
-    for key in ("input_height", "input_width"):
+    for key in ("input_height", "input_width", "pooling"):
         doc.pop(key)
     return {**doc, **changes}
 
