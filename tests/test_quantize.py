@@ -20,11 +20,10 @@ from padim_edge.model.run_dir import read_config
 from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
 FLOAT_ONLY = ("/embed/", "/head/", "/post/")  # the backbone's input Q node reads /preprocess/: expected
-# On this small 128x256 model int8 costs more than on screw at 224 (make bench: -0.001): measured here 1.00 -> 0.93
-# image AUROC with 16 to 64 calibration frames, score rank correlation 0.81-0.83. The bounds catch a broken
-# quantisation (rank correlation near 0), not that cost.
-MAX_AUROC_DROP = 0.1
-MIN_RANK_CORRELATION = 0.75
+# int8 costs some accuracy (make bench reports it per dataset); these bounds catch a broken quantisation, such as
+# full-range weights on a CPU without VNNI (rank correlation about 0.8 here), not that cost.
+MAX_AUROC_DROP = 0.05
+MIN_RANK_CORRELATION = 0.9
 
 
 @pytest.fixture(scope="module")

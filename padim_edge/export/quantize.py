@@ -66,17 +66,33 @@ def good_training_frames(config: ModelConfig, count: int, data_root: Path | None
     return np.concatenate(batches)
 
 
+def cpu_has_vnni() -> bool:
+    """Whether this x86 CPU has VNNI (AVX512-VNNI or AVX-VNNI): int8 dot products without saturation."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = (
+        next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
+        if cpuinfo.exists()
+        else ""
+    )
+    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
+
+
 def quantize_backbone(
     model_path: Path,
     out_path: Path,
     calibration_frames: np.ndarray,
     batch: int = 8,
     per_channel: bool = True,
+    reduce_range: bool | None = None,
 ) -> QuantizeResult:
     """Write `out_path`: `model_path` with its backbone quantised to int8 (QDQ), atomically.
 
     `calibration_frames`: uint8 [N, S, S, 3] BGR good images, prepared like the runtime's input.
+    `reduce_range` (default: where this CPU lacks VNNI) keeps weights to 7 bits: onnxruntime's x86 int8
+    kernels without VNNI add pairs of u8 x s8 products in int16 (VPMADDUBSW), which saturates with
+    full-range weights and wrecks the features; onnxruntime recommends 7-bit weights there.
     """
+    reduce_range = not cpu_has_vnni() if reduce_range is None else reduce_range
     frames = np.asarray(calibration_frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"calibration frames must be uint8 [N, S, S, 3] with N >= 1, got {frames.dtype} {frames.shape}")
@@ -87,8 +103,8 @@ def quantize_backbone(
     data_name = out_path.name + ".data"
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=staging_prefix(out_path)) as tmp:
         staged = Path(tmp) / out_path.name
-        _quantize(model_path, staged, FrameReader(frames, batch), per_channel, external)
-        quantised = _finish(staged, source, len(frames), per_channel)
+        _quantize(model_path, staged, FrameReader(frames, batch), per_channel, reduce_range, external)
+        quantised = _finish(staged, source, len(frames), per_channel, reduce_range)
         onnx.checker.check_model(str(staged))
         if external:
             os.replace(Path(tmp) / data_name, out_path.parent / data_name)
@@ -98,7 +114,9 @@ def quantize_backbone(
     return QuantizeResult(out_path, size, quantised, len(frames))
 
 
-def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: bool, external: bool) -> None:
+def _quantize(
+    model_path: Path, out: Path, reader: FrameReader, per_channel: bool, reduce_range: bool, external: bool
+) -> None:
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -116,6 +134,7 @@ def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: boo
                 reader,
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
+                reduce_range=reduce_range,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=[n.name for n in nodes if not n.name.startswith(BACKBONE)],
@@ -127,7 +146,7 @@ def _quantize(model_path: Path, out: Path, reader: FrameReader, per_channel: boo
         ort.set_default_logger_severity(2)
 
 
-def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool) -> int:
+def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool, reduce_range: bool) -> int:
     """Carry the fp32 model's metadata over (marking the int8 backbone and the new graph's digest), drop
     unused initializers. Returns the number of QuantizeLinear nodes."""
     model = onnx.load(str(path), load_external_data=True)
@@ -141,7 +160,8 @@ def _finish(path: Path, source: onnx.ModelProto, images: int, per_channel: bool)
             "int8": {
                 "format": "QDQ",
                 "activations": "uint8",
-                "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
+                "weights": ("int8 per-channel" if per_channel else "int8 per-tensor")
+                + (", 7-bit range (for CPUs without VNNI)" if reduce_range else ""),
                 "calibration": f"percentile {PERCENTILE} on {images} good training images",
                 "float32": "preprocess, embed, head, post",
             },
