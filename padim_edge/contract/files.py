@@ -128,7 +128,7 @@ def clean_stale(folder: Path) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         match = _STALE.match(entry.name)
-        if match is None or _alive(int(match.group("a") or match.group("b"))):
+        if match is None or process_alive(int(match.group("a") or match.group("b"))):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -138,7 +138,8 @@ def clean_stale(folder: Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (this process counts as alive)."""
     if pid == os.getpid():
         return True
     try:

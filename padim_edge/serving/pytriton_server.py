@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from padim_edge.contract.files import process_alive
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.contract import (
@@ -170,16 +171,7 @@ def fresh_workspace() -> Path:
 
     for old in PYTRITON_HOME.glob("padim-edge-*"):
         pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     return PYTRITON_HOME / f"padim-edge-{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from padim_edge.contract.metadata import ModelInfo, check_io, graph_digest, parse_metadata
-from padim_edge.contract.names import METADATA_KEY
+from padim_edge.contract.metadata import ModelInfo, check_io, graph_digest, metadata_of
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
 def check_onnx_model(path: Path) -> ModelInfo:
     """Load `path` (with its external data) and check it as above; returns its metadata."""
     model = _load(path)
-    props = {p.key: p.value for p in model.metadata_props}
-    info = parse_metadata(props.get(METADATA_KEY), str(path))
+    info = metadata_of(model, str(path))
     if info.export.graph_sha256 and graph_digest(model) != info.export.graph_sha256:
         raise UserError(f"{path}: the graph does not match the digest in its metadata (altered, or foreign metadata)")
     initializers = {t.name for t in model.graph.initializer}
