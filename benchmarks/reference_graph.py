@@ -33,6 +33,7 @@ from padim_edge.export.onnx_graph import OPSET, torch_export
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.graph import gaussian_kernel
 from padim_edge.model.run_dir import load_run
+from padim_edge.model.statistics import block_ids
 
 
 class AnomalibEmbedding(nn.Module):
@@ -94,6 +95,9 @@ class ReferenceGraph(nn.Module):
         config, mean, factor = load_run(run)
         product = graph_from_run(config, mean, factor)  # RGB stem: anomalib's graphs take RGB
         w = factor.double()
+        if config.cov_block > 1:  # anomalib keeps one inverse per position: give each its tile's
+            grid = (product.head.grid_hw[0], product.head.grid_hw[1])
+            w = w[block_ids(grid, config.cov_block)[0]]
         self.preprocess, self.backbone = product.preprocess, product.backbone
         self.embed = AnomalibEmbedding(config.channel_indices, config.pooling)
         self.head = AnomalibDistance(mean, (w.transpose(-1, -2) @ w).float())
