@@ -72,18 +72,6 @@ def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[li
     return [samples[i] for i in keep], [samples[i] for i in hold]
 
 
-@torch.inference_mode()
-def score_samples(
-    graph: PadimGraph, samples: list[Sample], geometry: Geometry, batch_size: int, label: str, show: bool = True
-) -> np.ndarray:
-    """Image scores of `samples` through the PyTorch reference graph."""
-    scores = []
-    batches = iter_batches(samples, batch_size, geometry)
-    for batch in progress(batches, math.ceil(len(samples) / batch_size), label, show):
-        scores.append(graph(torch.from_numpy(batch.images))[1].numpy())
-    return np.concatenate(scores) if scores else np.zeros(0, np.float32)
-
-
 def threshold_from_scores(scores: np.ndarray, quantile: float) -> float | None:
     """The image threshold: the `quantile` of held-out good scores (linear interpolation)."""
     return float(np.quantile(scores, quantile)) if scores.size else None
@@ -138,25 +126,43 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     features = feature_extractor(config, backbone)
     stats = _accumulate(features, fit_set, geometry, options)
     grid = features.grid(config.input_hw)
-    if config.cov_block == 1:
-        factor = stats.whitening(config.eps)
-    else:
-        factor = stats.block_whitening(grid, config.cov_block, config.eps)
-    mean = stats.mean.float()
-    config.n_train = stats.count
-    del stats  # the float64 scatter matrix: the largest buffer of the fit
-    graph = scoring_graph(features, config, mean, factor)
-    held = score_samples(graph, held_out, geometry, options.batch_size, "threshold", options.show_progress)
-    config.n_holdout = int(held.size)
+    factor = _whiten(stats, config, grid)
+    graph = scoring_graph(features, config, stats.mean.float(), factor)
+    held = _score_then_add(graph, held_out, geometry, stats, options)
+    if held.size:  # the held-out images joined the statistics
+        factor = _whiten(stats, config, grid)
+    config.n_train, config.n_holdout = stats.count, int(held.size)
     config.holdout_scores = [round(float(s), 6) for s in held]
     config.threshold = threshold_from_scores(held, options.threshold_quantile)
     config.threshold_rule = (
-        f"quantile {options.threshold_quantile} of {held.size} held-out good images' scores"
+        f"quantile {options.threshold_quantile} of {held.size} held-out good images' scores, each taken before "
+        "the image joined the statistics"
         if held.size
         else "none: no held-out images (--holdout 0); pass --threshold at run time"
     )
-    save_run(out_dir, config, mean, factor)
+    save_run(out_dir, config, stats.mean.float(), factor)
     return config
+
+
+def _whiten(stats: StreamingGaussian, config: ModelConfig, grid: tuple[int, int]) -> torch.Tensor:
+    if config.cov_block == 1:
+        return stats.whitening(config.eps)
+    return stats.block_whitening(grid, config.cov_block, config.eps)
+
+
+@torch.inference_mode()
+def _score_then_add(
+    graph: PadimGraph, samples: list[Sample], geometry: Geometry, stats: StreamingGaussian, options: FitOptions
+) -> np.ndarray:
+    """Score each held-out image with the statistics of the others, then add it to them: the threshold comes
+    from images the model had not seen, and the final statistics use every good image."""
+    scores = []
+    batches = iter_batches(samples, options.batch_size, geometry)
+    for batch in progress(batches, math.ceil(len(samples) / options.batch_size), "threshold", options.show_progress):
+        embedding = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(batch.images))))
+        scores.append(graph.post(graph.head(embedding))[1].numpy())
+        stats.update(embedding.flatten(2).transpose(1, 2))
+    return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
 
 @torch.inference_mode()

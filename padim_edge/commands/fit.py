@@ -99,7 +99,9 @@ def fit(
     align: Annotated[
         str, typer.Option(help="Pose normalisation: none, or principal_axis for parts lying at any angle.")
     ] = "none",
-    holdout: Annotated[float, typer.Option(help="Fraction of good images held out for the threshold.")] = 0.1,
+    holdout: Annotated[
+        float, typer.Option(help="Fraction of good images scored before they join the fit, for the threshold.")
+    ] = 0.1,
     threshold_quantile: Annotated[float, typer.Option(help="Quantile of held-out scores = threshold.")] = 0.99,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 16,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the channel selection and hold-out split.")] = 0,
