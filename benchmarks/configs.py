@@ -107,18 +107,21 @@ def all_channels(config: Config) -> int:
 
 
 def accuracy_sweep(quick: bool) -> list[Config]:
-    """Fitted on screw (only Lite0 has ImageNet weights here): d, then the input size, around the default.
+    """Fitted on screw (only Lite0 has ImageNet weights here): 0.1's features, d, the input size and tiled
+    covariances, around the default.
 
     d = all channels of the taps (176 for Lite0's default three) stands in for the paper's d = 200.
     """
     if quick:
         return [DEFAULT]
     return [
+        replace(DEFAULT, pooling=(1,)),  # padim-edge 0.1's features: the latency before the new default
         replace(DEFAULT, d=50),
         DEFAULT,
         replace(DEFAULT, d=all_channels(DEFAULT)),
         replace(DEFAULT, size=256),
         replace(DEFAULT, size=320),
+        replace(DEFAULT, cov_block=2),  # one covariance per 2x2 tile: a quarter of the head's traffic
     ]
 
 
