@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from benchmarks import machine
+from benchmarks.doc_section import DirtyTree, tree_state
 from benchmarks.paced_client import PacedClient
 from benchmarks.serving_procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 from benchmarks.serving_report import markdown, update_doc
@@ -238,13 +239,6 @@ def lscpu() -> dict:
     return {k: fields.get(k, "").strip() for k in ("Model name", "CPU(s)", "Flags")}
 
 
-def commit() -> str:
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
-    return head + (" with uncommitted changes" if dirty else "")
-
-
 def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
@@ -264,6 +258,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=10_000, help="Requests in the soak (0: skip).")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    state = tree_state()  # taken before the run: the figures are those of this commit
     cores = len(os.sched_getaffinity(0))
     if args.model:
         model, images = args.model, sorted((MVTEC / "screw" / "test").glob("*/*.png"))
@@ -282,7 +277,7 @@ def main() -> None:
     size = (native, round(native * width / height))  # the camera's height, the model's aspect
     report: dict = {
         "machine": {**machine.describe(), "lscpu": lscpu(), "shared": "yes: other sessions' processes run here"},
-        "commit": commit(),
+        "commit": state.describe(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "model": {"path": str(model), "backbone": info.config.backbone, "input": list(info.input_hw)},
         "cores": cores,
@@ -326,7 +321,10 @@ def main() -> None:
     atomic_write(args.out / "serving.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
     atomic_write(args.out / "serving.md", text)
-    update_doc(text)
+    try:
+        update_doc(text, state, machine.summary(machine.describe()))
+    except DirtyTree as exc:
+        print(f"not written to docs/serving.md: {exc}", file=sys.stderr)
     sys.stdout.write(text)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from padim_edge.contract.files import atomic_write
+from benchmarks.doc_section import TreeState, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "serving.md"
-START, END = "<!-- serving-figures:start -->", "<!-- serving-figures:end -->"
+SECTION = "serving-figures"
 CAMERA_FPS = (5, 10, 30)
 
 
@@ -19,11 +19,10 @@ def markdown(r: dict) -> str:
     lines = [
         "# Serving benchmark: `padim-edge serve` (Triton) against in-process `padim-edge run`",
         "",
-        f"Measured by `python -m benchmarks.bench_serving` on {r['date']} (commit {r['commit']}): "
+        f"Measured by `python -m benchmarks.bench_serving` on {r['date']} ({r['commit']}): "
         f"{m['lscpu']['Model name']}, {r['cores']} usable cores, {m['memory_gib']} GiB; SIMD {', '.join(m['simd'])}. "
-        "**Shared machine**: other sessions' processes ran during the measurements; the `others` column is how "
-        "many cores they kept busy in each phase (out of "
-        f"{r['cores']}), so the figures are lower bounds of what these cores do alone.",
+        "The `others` column is how many cores other processes on this shared machine kept busy in each phase "
+        f"(out of {r['cores']}); where it is well above 0, the figures are lower bounds of what these cores do alone.",
         "",
         f"Model: {r['model']['backbone']} at {r['model']['input'][0]}x{r['model']['input'][1]} "
         f"(`{Path(r['model']['path']).name}`). Video: {v['distinct_frames']} real frames from `{v['source']}` at "
@@ -126,15 +125,9 @@ def _soak(s: dict) -> list[str]:
     return lines
 
 
-def update_doc(text: str, doc: Path = DOC) -> None:
-    """Put the tables into docs/serving.md between the figures markers (headings one level down)."""
-    if not doc.is_file():
-        return
+def update_doc(text: str, state: TreeState, machine: str, doc: Path = DOC) -> None:
+    """Put the tables into docs/serving.md's figures section (headings one level down); DirtyTree if not clean."""
     body = "\n".join(
         line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in text.splitlines()[2:]
     )
-    content = doc.read_text()
-    if START not in content or END not in content:
-        raise SystemExit(f"{doc}: no {START} ... {END} section to fill")
-    head, rest = content.split(START, 1)
-    atomic_write(doc, f"{head}{START}\n{body.strip()}\n{END}{rest.split(END, 1)[1]}")
+    write_section(doc, SECTION, body, state, "make bench-serving", machine)
