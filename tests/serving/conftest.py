@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_support import Server, free_ports, wait_gone
+from serving_support import Server
+
+from benchmarks.serving_procs import free_ports, wait_gone
 
 
 @pytest.fixture(scope="session")

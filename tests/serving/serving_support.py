@@ -1,62 +1,19 @@
-"""Helpers for the serving tests: free loopback ports, `padim-edge serve` subprocesses, child processes."""
+"""Helpers for the serving tests: `padim-edge serve` subprocesses; the /proc and port helpers are the serving
+benchmark's (benchmarks/serving_procs.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.serving_procs import descendants, proc_stat
+
 START_TIMEOUT_S = 120
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (held open together, so they differ)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def children(pid: int, name: str) -> list[int]:
-    """Processes whose parent is `pid` and whose command name is `name` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        ppid = int(text[text.rindex(")") + 2 :].split()[1])
-        if ppid == pid and comm == name:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
-    """The pids still alive after waiting up to `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "(Z)" not in _state(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
-
-
-def _state(pid: int) -> str:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "(Z)"
-    return f"({text[text.rindex(')') + 2]})"
 
 
 @dataclass
@@ -94,7 +51,9 @@ class Server:
         if not ready.wait(START_TIMEOUT_S):
             self.stop(signal.SIGKILL)
             raise AssertionError("serve did not start:\n" + "".join(self.log[-30:]))
-        self.tritonserver = children(self.process.pid, "tritonserver")
+        self.tritonserver = [
+            p for p in descendants(self.process.pid) if (st := proc_stat(p)) and st[0] == "tritonserver"
+        ]
         return self
 
     def _read(self, process: subprocess.Popen, ready: threading.Event) -> None:

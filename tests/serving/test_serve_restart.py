@@ -12,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_support import Server, free_ports, wait_gone
+from serving_support import Server
 
+from benchmarks.serving_procs import free_ports, wait_gone
 from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.backends.triton import open_triton
 from padim_edge.runtime.backoff import Backoff
