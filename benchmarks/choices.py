@@ -48,7 +48,6 @@ CANDIDATES = (
     Candidate("default", {}, "**the default**: 3x3 average of the stride-4 tap, eps 1.0"),
     Candidate("pool3-all", {"pooling": (3,)}, "3x3 average of every tap, eps 1.0"),
     Candidate("eps3", {"eps": 3.0}, "the default with eps 3.0"),
-    Candidate("320", {"input_size": 320}, "the default at shorter side 320 (2.0x the pixels)"),
     Candidate("tiles2", {"cov_block": 2}, "the default, one covariance per 2x2 tile of the grid"),
     Candidate("align", {"align": "principal_axis"}, "the default with --align principal_axis"),
 )
