@@ -1,5 +1,5 @@
-"""Processes for the serving benchmark: a `padim-edge serve` on loopback, `padim-edge run` clients, and the
-/proc readings (RSS, CPU time, children) and Triton metrics the benchmark samples."""
+"""Processes for the serving benchmark and the serving tests: a `padim-edge serve` on loopback, `padim-edge
+run` clients, and the /proc readings (RSS, CPU time, children) and Triton metrics the benchmark samples."""
 
 from __future__ import annotations
 
@@ -90,6 +90,11 @@ class Serve:
     process: subprocess.Popen | None = None
     log: list[str] = field(default_factory=list)
     started_s: float = 0.0
+    tritonserver: list[int] = field(default_factory=list)  # its pids, found at start (to wait for after a kill)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.ports[0]}"
 
     @property
     def grpc(self) -> str:
@@ -111,6 +116,9 @@ class Serve:
             self.kill()
             raise SystemExit("padim-edge serve did not start:\n" + "".join(self.log[-30:]))
         self.started_s = time.perf_counter() - begun
+        self.tritonserver = [
+            p for p in descendants(self.process.pid) if (st := proc_stat(p)) and st[0] == "tritonserver"
+        ]
         return self
 
     def _read(self, process: subprocess.Popen, ready: threading.Event) -> None:
@@ -118,7 +126,7 @@ class Serve:
             self.log.append(line)
             if line.startswith("serving "):
                 ready.set()
-        ready.set()
+        ready.set()  # the process ended: start() reports what it printed
 
     def tree(self) -> dict[str, int]:
         """pid of serve's Python process, of tritonserver and of the Python backend stub."""
@@ -140,13 +148,13 @@ class Serve:
             self.process.wait()
         return below
 
-    def stop(self) -> int | None:
-        """SIGTERM; the exit code (None if it had to be killed after 60 s)."""
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 60) -> int | None:
+        """Send `signum`, wait; the exit code (None if it had to be killed after `timeout_s`)."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signum)
         try:
-            return self.process.wait(60)
+            return self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
             return None

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_support import Server
 
-from benchmarks.serving_procs import free_ports, wait_gone
+from benchmarks.serving_procs import Serve, free_ports, wait_gone
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +41,9 @@ def elpv_images() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_onnx: Path) -> Iterator[Server]:
+def server(tiny_onnx: Path) -> Iterator[Serve]:
     """`padim-edge serve` of the tiny model; SIGTERM at the end must exit 0 and take tritonserver along."""
-    running = Server(tiny_onnx, free_ports(3)).start()
+    running = Serve(tiny_onnx, "tiny", 1, free_ports(3)).start(120)
     try:
         yield running
     finally:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_support import Server
 from typer.testing import CliRunner
 
+from benchmarks.serving_procs import Serve
 from padim_edge.cli import app
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.backends.triton import TritonBackend
@@ -31,7 +31,7 @@ def _run(server_args: list[str], images: list[Path], tmp_path: Path, tag: str) -
 
 
 def test_run_on_the_server_scores_as_in_process(
-    server: Server, tiny_onnx: Path, elpv_images: list[Path], tmp_path: Path
+    server: Serve, tiny_onnx: Path, elpv_images: list[Path], tmp_path: Path
 ):
     local, local_lines = _run(["--model", str(tiny_onnx)], elpv_images, tmp_path, "local")
     for url in (server.grpc, server.http):
@@ -43,7 +43,7 @@ def test_run_on_the_server_scores_as_in_process(
         np.testing.assert_allclose([x["score"] for x in lines], [x["score"] for x in local_lines], rtol=1e-4)
 
 
-def test_the_served_config_carries_the_metadata(server: Server, tiny_onnx: Path):
+def test_the_served_config_carries_the_metadata(server: Serve, tiny_onnx: Path):
     backend = TritonBackend(server.http, server.name)
     expected = open_backend(tiny_onnx).info
     assert backend.info.config == expected.config and backend.max_batch == 8
@@ -55,7 +55,7 @@ def test_the_served_config_carries_the_metadata(server: Server, tiny_onnx: Path)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_bad_requests_get_tritons_error_and_the_server_lives_on(server: Server, protocol: str):
+def test_bad_requests_get_tritons_error_and_the_server_lives_on(server: Serve, protocol: str):
     import tritonclient.grpc as grpc
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
@@ -82,9 +82,9 @@ def test_bad_requests_get_tritons_error_and_the_server_lives_on(server: Server, 
     assert client.is_server_live()
 
 
-def test_metrics_count_requests_and_batches(server: Server):
+def test_metrics_count_requests_and_batches(server: Serve):
     TritonBackend(server.grpc, server.name).infer(np.zeros((3, 64, 96, 3), np.uint8))
-    text = urllib.request.urlopen(server.metrics, timeout=10).read().decode()
+    text = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
     counts = {
         line.split("{")[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()

@@ -12,9 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_support import Server
 
-from benchmarks.serving_procs import free_ports, wait_gone
+from benchmarks.serving_procs import Serve, free_ports, wait_gone
 from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.backends.triton import open_triton
 from padim_edge.runtime.backoff import Backoff
@@ -57,8 +56,8 @@ class Collect:
 
 def test_kill_9_and_restart(tiny_onnx: Path, elpv_images: list[Path]):
     ports = free_ports(3)
-    first = Server(tiny_onnx, ports).start()
-    second = Server(tiny_onnx, ports)
+    first = Serve(tiny_onnx, "tiny", 1, ports).start(120)
+    second = Serve(tiny_onnx, "tiny", 1, ports)
     frame = np.zeros((1, 64, 96, 3), np.uint8)
     try:
         backend, probe = open_triton(first.grpc, first.name), open_triton(first.http, first.name)
@@ -82,7 +81,7 @@ def test_kill_9_and_restart(tiny_onnx: Path, elpv_images: list[Path]):
         waiting: list = []
         waiter = threading.Thread(target=lambda: waiting.append(open_triton(first.http, first.name, wait_s=120)))
         waiter.start()  # what --retry does at start
-        second.start()
+        second.start(120)
         restarted.set()
         waiter.join(30)
         assert waiting and waiting[0].info.threshold == backend.info.threshold
