@@ -42,14 +42,20 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("0.1", {"pooling": (1,), "eps": 0.01}, "padim-edge 0.1's features: no local average, eps 0.01"),
-    Candidate("eps1", {"pooling": (1,), "eps": 1.0}, "eps 1.0 alone"),
-    Candidate("fine3", {"pooling": (3, 1, 1), "eps": 0.01}, "3x3 average of the stride-4 tap alone"),
-    Candidate("default", {}, "**the default**: 3x3 average of the stride-4 tap, eps 1.0"),
-    Candidate("pool3-all", {"pooling": (3,)}, "3x3 average of every tap, eps 1.0"),
+    Candidate(
+        "0.1",
+        {"pooling": (1,), "eps": 0.01, "cov_block": 1},
+        "padim-edge 0.1's features: no local average, eps 0.01, one covariance per position",
+    ),
+    Candidate("tiles1", {"cov_block": 1}, "the default with one covariance per position (the previous default)"),
+    Candidate("default", {}, "**the default**: 3x3 average of the stride-4 tap, eps 1.0, one covariance per 2x2 tile"),
+    Candidate("pool3-all", {"pooling": (3,)}, "the default with a 3x3 average of every tap"),
     Candidate("eps3", {"eps": 3.0}, "the default with eps 3.0"),
-    Candidate("tiles2", {"cov_block": 2}, "the default, one covariance per 2x2 tile of the grid"),
-    Candidate("align", {"align": "principal_axis"}, "the default with --align principal_axis"),
+    Candidate(
+        "taps7",
+        {"layers": ("blocks.2", "blocks.4", "blocks.7"), "pooling": (3, 1, 1)},
+        "the default with the stride-16 tap at blocks.7 (a third fewer backbone multiply-adds)",
+    ),
 )
 
 

@@ -26,7 +26,7 @@ class Config:
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
     pooling: tuple[int, ...] | None = None  # None: the backbone's default (fit's rule)
     resize_mode: str = "stretch"
-    cov_block: int = 1
+    cov_block: int | None = None  # None: the backbone's default
 
     @property
     def taps(self) -> tuple[str, ...]:
@@ -40,6 +40,11 @@ class Config:
         return ARCHITECTURES[self.backbone].default_pooling if self.layers is None else (1,) * len(self.taps)
 
     @property
+    def tile(self) -> int:
+        """The covariance tile side that fit uses for this configuration."""
+        return self.cov_block or ARCHITECTURES[self.backbone].default_cov_block
+
+    @property
     def name(self) -> str:
         size = self.size if isinstance(self.size, int) else f"{self.size[0]}x{self.size[1]}"
         name = f"{SHORT[self.backbone]}@{size}-d{self.d}"
@@ -47,7 +52,7 @@ class Config:
             name += "-" + "+".join(self.layers)
         if self.pooling:
             name += "-pool" + ",".join(map(str, self.pooling_sizes))
-        if self.cov_block > 1:
+        if self.cov_block:
             name += f"-tile{self.cov_block}"
         return name + ("" if self.resize_mode == "stretch" else f"-{self.resize_mode}")
 
@@ -115,13 +120,13 @@ def accuracy_sweep(quick: bool) -> list[Config]:
     if quick:
         return [DEFAULT]
     return [
-        replace(DEFAULT, pooling=(1,)),  # padim-edge 0.1's features: the latency before the new default
+        replace(DEFAULT, pooling=(1,), cov_block=1),  # padim-edge 0.1's graph: no average, a covariance per position
         replace(DEFAULT, d=50),
         DEFAULT,
         replace(DEFAULT, d=all_channels(DEFAULT)),
         replace(DEFAULT, size=256),
         replace(DEFAULT, size=320),
-        replace(DEFAULT, cov_block=2),  # one covariance per 2x2 tile: a quarter of the head's traffic
+        replace(DEFAULT, cov_block=1),  # one covariance per position: the previous default
     ]
 
 
@@ -151,7 +156,7 @@ def default_drift() -> list[str]:
         "pooling": fit.pooling,
         "size": fit.input_size,
         "resize_mode": fit.resize_mode,
-        "cov_block": fit.cov_block,
+        "cov_block": fit.cov_block or arch.default_cov_block,
     }
-    ours = {k: getattr(DEFAULT, k) for k in theirs}
+    ours = {**{k: getattr(DEFAULT, k) for k in theirs}, "cov_block": DEFAULT.tile}
     return [f"{k}: benchmarks {ours[k]!r}, padim-edge fit {theirs[k]!r}" for k in theirs if ours[k] != theirs[k]]

@@ -91,7 +91,7 @@ def synthetic_run(config: Config, folder: Path, seed: int = 0) -> None:
         weights_sha256=None,
         layers=taps,
         pooling=list(config.pooling_sizes),
-        cov_block=config.cov_block,
+        cov_block=config.tile,
         eps=spec.arch.default_eps,
         channel_indices=select_channels(spec.arch, taps, config.d, seed),
         d=config.d,
@@ -109,7 +109,7 @@ def synthetic_run(config: Config, folder: Path, seed: int = 0) -> None:
     grid_h, grid_w = feature_extractor(model_config, backbone).grid(model_config.input_hw)
     generator = torch.Generator().manual_seed(seed)
     mean = torch.randn(grid_h * grid_w, config.d, generator=generator)
-    tiles = -(-grid_h // config.cov_block) * -(-grid_w // config.cov_block)
+    tiles = -(-grid_h // config.tile) * -(-grid_w // config.tile)
     factor = torch.randn(tiles, config.d, config.d, generator=generator)
     factor.mul_(0.3 / math.sqrt(config.d)).tril_().diagonal(dim1=-2, dim2=-1).add_(1.0)
     save_run(folder, model_config, mean, factor)

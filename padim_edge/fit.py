@@ -36,7 +36,7 @@ class FitOptions:
     d: int | None = None
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
     pooling: tuple[int, ...] | None = None  # None: the backbone's default for its default taps, else none
-    cov_block: int = 1
+    cov_block: int | None = None  # None: the backbone's default
     #: The shorter side (the other follows the training images' aspect ratio), or an explicit (H, W).
     input_size: int | tuple[int, int] = 224
     resize_mode: str = "stretch"
@@ -104,7 +104,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         weights_sha256=weights.sha256,
         layers=layers,
         pooling=list(pooling),
-        cov_block=options.cov_block,
+        cov_block=spec.arch.default_cov_block if options.cov_block is None else options.cov_block,
         channel_indices=indices,
         d=len(indices),
         input_height=input_hw[0],

@@ -90,8 +90,11 @@ def fit(
         Optional[float], typer.Option(min=0.0, help="Covariance regularisation eps * I (default per backbone).")
     ] = None,
     cov_block: Annotated[
-        int, typer.Option(min=1, max=8, help="Share one covariance per k x k tile of the feature grid (1: none).")
-    ] = 1,
+        Optional[int],
+        typer.Option(
+            min=1, max=8, help="One covariance per k x k tile of the grid (1: per position; default per backbone)."
+        ),
+    ] = None,
     input_size: Annotated[
         str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
     ] = "224",

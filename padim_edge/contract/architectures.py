@@ -23,7 +23,8 @@ class Tap:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A backbone's taps (in forward order), its defaults (taps, d, local average per tap, covariance eps),
+    """A backbone's taps (in forward order), its defaults (taps, d, local average per tap, covariance eps,
+    covariance tile),
     and its RGB input normalisation. Lite0's defaults were chosen on every dataset at hand
     (docs/choices.md); the ResNets' are the paper's, which cannot be measured here (no ImageNet weights)."""
 
@@ -32,6 +33,7 @@ class Architecture:
     default_d: int
     default_pooling: tuple[int, ...]
     default_eps: float
+    default_cov_block: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
@@ -58,6 +60,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         default_d=100,
         default_pooling=(3, 1, 1),
         default_eps=1.0,
+        default_cov_block=2,
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
     ),
@@ -67,6 +70,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         default_d=100,
         default_pooling=(1, 1, 1),
         default_eps=0.01,
+        default_cov_block=1,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     ),
@@ -76,6 +80,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         default_d=550,
         default_pooling=(1, 1, 1),
         default_eps=0.01,
+        default_cov_block=1,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     ),

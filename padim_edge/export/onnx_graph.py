@@ -116,9 +116,9 @@ def torch_export(graph: torch.nn.Module, input_hw: tuple[int, int], path: Path) 
 
 def _name_statistics(model: onnx.ModelProto) -> None:
     """Give the baked statistics stable names (the exporter calls them onnx::Sub_NNN): the head's Sub that
-    takes the mean [T, 1, k*k, d] and its MatMul that takes W^T [T, d, d]."""
+    takes the mean [P, 1, d] and its MatMul that takes W^T [T, d, d]."""
     inits = {i.name: i for i in model.graph.initializer}
-    for op, rank, new in (("Sub", 4, MEAN), ("MatMul", 3, FACTOR)):
+    for op, rank, new in (("Sub", 3, MEAN), ("MatMul", 3, FACTOR)):
         node, slot = next(
             (n, j)
             for n in model.graph.node
