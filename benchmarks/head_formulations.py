@@ -162,14 +162,18 @@ def reference(emb: np.ndarray, mean: np.ndarray, factor: np.ndarray) -> np.ndarr
 
 def measure(run: Path, frames: np.ndarray, plan: Plan, batches: tuple[int, ...] = (1, 8)) -> dict:
     """Time every variant at each batch size on real embeddings of `frames` (uint8, the run's input);
-    exactness against float64."""
+    exactness against float64. The variants keep one W per position: a tiled run's W is given to each of
+    its tile's positions (the same distances, the traffic of `--cov-block 1`)."""
     import torch
 
     from padim_edge.model.build import graph_from_run
     from padim_edge.model.run_dir import load_run
+    from padim_edge.model.statistics import block_ids
 
     config, mean_t, factor_t = load_run(run)
     graph = graph_from_run(config, mean_t, factor_t)
+    if config.cov_block > 1:
+        factor_t = factor_t[block_ids(graph.head.grid_hw, config.cov_block)[0]]
     with torch.inference_mode():
         emb = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(frames)))).numpy()
     mean, factor = mean_t.numpy(), factor_t.numpy()

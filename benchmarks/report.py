@@ -246,8 +246,9 @@ def head_formulations(r: dict) -> list[str]:
         rows.append([name, f"{v['max_rel_error']:.1e}", *timed])
     return _table(["formulation", "max rel. error vs float64", "batch 1 median / p99 ms", "batch 8"], rows) + [
         "",
-        f"onnxruntime CPU, statistics of the fitted default model ({r['heads']['statistics_mb']} MB), real "
-        "embeddings of screw test images; each formulation timed in its own processes like the models.",
+        f"onnxruntime CPU, statistics of the fitted default model with one W per position (each tile's W given "
+        f"to its positions: {r['heads']['statistics_mb']} MB, the traffic of `--cov-block 1`), real embeddings "
+        "of screw test images; each formulation timed in its own processes like the models.",
     ]
 
 
