@@ -29,7 +29,6 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
-	$(BIN)/python -m benchmarks.bench_serving
 
 # Triton serving alone: 1/4/8 clients against `padim-edge serve` and in-process, kill -9 + restart, soak.
 bench-serving: install
