@@ -166,14 +166,13 @@ def measure(run: Path, frames: np.ndarray, plan: Plan, batches: tuple[int, ...] 
     its tile's positions (the same distances, the traffic of `--cov-block 1`)."""
     import torch
 
+    from benchmarks.reference_graph import factor_per_position
     from padim_edge.model.build import graph_from_run
     from padim_edge.model.run_dir import load_run
-    from padim_edge.model.statistics import block_ids
 
     config, mean_t, factor_t = load_run(run)
     graph = graph_from_run(config, mean_t, factor_t)
-    if config.cov_block > 1:
-        factor_t = factor_t[block_ids(graph.head.grid_hw, config.cov_block)[0]]
+    factor_t = factor_per_position(factor_t, graph.head.grid_hw, config.cov_block)
     with torch.inference_mode():
         emb = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(frames)))).numpy()
     mean, factor = mean_t.numpy(), factor_t.numpy()

@@ -87,6 +87,11 @@ class AnomalibMap(nn.Module):
         return anomaly_map, torch.amax(anomaly_map, dim=(-2, -1)).flatten()
 
 
+def factor_per_position(factor: torch.Tensor, grid_hw: tuple[int, int], block: int) -> torch.Tensor:
+    """W [T, d, d] -> [P, d, d]: each position gets its tile's W (anomalib keeps one inverse per position)."""
+    return factor if block == 1 else factor[block_ids(grid_hw, block)[0]]
+
+
 class ReferenceGraph(nn.Module):
     """frames [N, H, W, 3] uint8 BGR -> (anomaly_map [N, 1, H, W], score [N]), anomalib's way."""
 
@@ -94,10 +99,7 @@ class ReferenceGraph(nn.Module):
         super().__init__()
         config, mean, factor = load_run(run)
         product = graph_from_run(config, mean, factor)  # RGB stem: anomalib's graphs take RGB
-        w = factor.double()
-        if config.cov_block > 1:  # anomalib keeps one inverse per position: give each its tile's
-            grid = (product.head.grid_hw[0], product.head.grid_hw[1])
-            w = w[block_ids(grid, config.cov_block)[0]]
+        w = factor_per_position(factor, product.head.grid_hw, config.cov_block).double()
         self.preprocess, self.backbone = product.preprocess, product.backbone
         self.embed = AnomalibEmbedding(config.channel_indices, config.pooling)
         self.head = AnomalibDistance(mean, (w.transpose(-1, -2) @ w).float())
