@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from benchmarks.serving_procs import Serve
 from padim_edge.cli import app
+from padim_edge.errors import UserError
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.backends.triton import TritonBackend
 from padim_edge.serving.contract import PARAMETER_KEY
@@ -91,3 +92,24 @@ def test_metrics_count_requests_and_batches(server: Serve):
         if line.startswith(("nv_inference_count{", "nv_inference_exec_count{")) and f'model="{server.name}"' in line
     }
     assert counts["nv_inference_count"] >= counts["nv_inference_exec_count"] > 0
+
+
+def test_a_refusal_while_the_model_is_ready_is_retried_once(server: Serve):
+    """A request that reached a restarting server before its model loaded failed; the model is ready by the
+    time the client asks, so the request is sent once more. A request refused twice is the user's error."""
+    backend = TritonBackend(server.grpc, server.name)
+    good, calls = np.zeros((2, 64, 96, 3), np.uint8), []
+
+    def first_to_a_model_not_loaded(client: object) -> object:
+        import tritonclient.grpc as grpc
+
+        calls.append(client)
+        model = "not-loaded-yet" if len(calls) == 1 else server.name
+        data = grpc.InferInput("frames", list(good.shape), "UINT8")
+        data.set_data_from_numpy(good)
+        return client.infer(model, [data])
+
+    assert backend._call(first_to_a_model_not_loaded).as_numpy("score").shape == (2, 1)
+    assert len(calls) == 2 and backend.backoff.failures == 0
+    with pytest.raises(UserError, match="unexpected shape"):
+        backend.infer(np.zeros((2, 32, 64, 3), np.uint8))

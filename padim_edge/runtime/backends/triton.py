@@ -7,6 +7,7 @@ The model's padim-edge metadata comes from the server (the `padim_edge` entry of
 Outages: a refused connection, a timeout, or an error while the model is not ready raises BackendUnavailable
 at once, and for a backoff delay (0.25 s doubling to 4 s) later calls raise it without touching the network.
 The next attempt after the delay opens a fresh connection; one success resets the delay.
+A request refused while the model is ready is sent once more; refused again, it is a UserError.
 """
 
 from __future__ import annotations
@@ -92,9 +93,11 @@ class TritonBackend(Backend):
             return client.infer(self.model_name, [data], outputs=outputs)
         return client.infer(self.model_name, [data], outputs=outputs, client_timeout=self.timeout_s)
 
-    def _call(self, request: Callable[[object], object]) -> object:
+    def _call(self, request: Callable[[object], object], retries: int = 1) -> object:
         """Run `request` with the client; outages become BackendUnavailable (and start the backoff), a
-        request the server refuses while the model is ready becomes a UserError."""
+        request the server still refuses while the model is ready becomes a UserError. The retry covers a
+        restart: a request that reaches the server before the model is loaded fails, and the model may be
+        ready by the time we ask."""
         try:
             result = request(self._connect())
         except Exception as exc:  # noqa: BLE001 - tritonclient, gevent and grpc raise many types
@@ -107,6 +110,8 @@ class TritonBackend(Backend):
                 raise BackendUnavailable(
                     f"{self.url}: model {self.model_name!r} not ready on the server ({_first_line(exc)})"
                 ) from None
+            if retries:
+                return self._call(request, retries - 1)
             raise UserError(f"{self.url} model {self.model_name}: {_first_line(exc)}") from None
         self.backoff.succeeded()
         return result
