@@ -28,9 +28,11 @@ def predict(
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import check_output_folder
     from padim_edge.runtime.backends import open_backend
-    from padim_edge.runtime.outputs import JsonLines, OverlayFolder, StatusLine, Table
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import ImageFiles, image_inputs
+    from padim_edge.runtime.status_line import StatusLine
+    from padim_edge.sinks.png_files import OverlayFolder
+    from padim_edge.sinks.text import JsonLines, Table
 
     check_threshold(threshold)
     files = image_inputs(inputs)

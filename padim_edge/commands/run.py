@@ -68,10 +68,13 @@ def run(
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
     from padim_edge.runtime.backends import open_backend
-    from padim_edge.runtime.outputs import JsonLines, OverlayVideo, RejectSaver, StatusLine
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import open_source
+    from padim_edge.runtime.status_line import StatusLine
     from padim_edge.runtime.stream_policy import RetryPolicy
+    from padim_edge.sinks.png_files import RejectSaver
+    from padim_edge.sinks.text import JsonLines
+    from padim_edge.sinks.video import OverlayVideo
 
     check_threshold(threshold)
     if results is not None and str(results) != "-":

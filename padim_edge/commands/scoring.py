@@ -12,9 +12,10 @@ import typer
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
-    from padim_edge.runtime.outputs import Sink, StatusLine
     from padim_edge.runtime.predictor import Predictor
     from padim_edge.runtime.sources import Source
+    from padim_edge.runtime.status_line import StatusLine
+    from padim_edge.sinks.base import Sink
 
 
 class StopSignals:
@@ -49,8 +50,9 @@ def score_source(
     window: bool = False,
 ) -> dict:
     """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary."""
-    from padim_edge.runtime.outputs import Outputs, Window
     from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
+    from padim_edge.sinks.base import Outputs
+    from padim_edge.sinks.window import Window
 
     if window:
         sinks = [*sinks, Window(lambda: pipeline.request_stop("window closed"), status.log)]

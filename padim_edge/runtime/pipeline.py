@@ -78,7 +78,7 @@ class FrameQueue:
 
 
 class Sink(Protocol):
-    """Where results go (runtime.outputs.Outputs); called from the output thread only."""
+    """Where results go (sinks.base.Outputs); called from the output thread only."""
 
     def write(self, result: FrameResult) -> None: ...
 

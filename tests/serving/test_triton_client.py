@@ -17,10 +17,12 @@ from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.backends.triton import open_triton, split_url
 from padim_edge.runtime.backoff import Backoff
-from padim_edge.runtime.outputs import JsonLines, Outputs, OverlayVideo
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.sources import open_source
+from padim_edge.sinks.base import Outputs
+from padim_edge.sinks.text import JsonLines
+from padim_edge.sinks.video import OverlayVideo
 
 
 def test_split_url():
