@@ -20,10 +20,8 @@ import time  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from benchmarks import configs as cfg  # noqa: E402
-from benchmarks import head_formulations, machine, models, plots, report, suite, targets, tensorrt  # noqa: E402
+from benchmarks import machine, models, plots, report, suite, targets, tensorrt  # noqa: E402
 from benchmarks.doc_section import DirtyTree, TreeState, sections_in, tree_state, write_section  # noqa: E402
 from benchmarks.fit_scaling import measure as fit_scaling  # noqa: E402
 from benchmarks.latency import Plan, log  # noqa: E402
@@ -106,8 +104,6 @@ def measure(options: suite.Options, out: Path) -> dict:
     r["latency"], r["memory"] = suite.timings(rows, options)
     r["agreement"] = suite.agreement(rows, options)
     default = next(row for row in rows if row.config == cfg.DEFAULT and row.kind == "fused")
-    frames = np.load(options.inputs[default.name], allow_pickle=False)[:8]
-    r["heads"] = head_formulations.measure(default.run, frames, options.plan)
     r["accuracy"], r["accuracy_by_dataset"] = suite.accuracy(rows, options)
     r["fit_scaling"] = fit_scaling(options.fit_counts, options.data_root, CACHE / "fit-scaling", log)
     r["pipeline"] = suite.pipeline(default.path, options.pipeline_frames, out)

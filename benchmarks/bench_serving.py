@@ -29,9 +29,9 @@ import numpy as np
 from benchmarks import machine
 from benchmarks.doc_section import DirtyTree, tree_state
 from benchmarks.paced_client import PacedClient
-from benchmarks.serving_procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 from benchmarks.serving_report import markdown, update_doc
 from padim_edge.contract.files import atomic_write
+from tests.procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 MVTEC = ROOT.parent / "shared" / "data" / "mvtec"
@@ -233,12 +233,6 @@ def soak_phase(serve: Serve, image: np.ndarray, requests: int, threads: int) -> 
     }
 
 
-def lscpu() -> dict:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return {k: fields.get(k, "").strip() for k in ("Model name", "CPU(s)", "Flags")}
-
-
 def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
@@ -268,15 +262,15 @@ def main() -> None:
         from padim_edge.data import load_dataset
 
         images = [s.path for s in load_dataset("elpv", None, "mono").test]
+    from padim_edge.contract.wire import default_name
     from padim_edge.runtime.backends import open_backend
-    from padim_edge.serving.contract import default_name
 
     info = open_backend(model).info
     height, width = info.input_hw
     native = cv2.imread(str(images[0])).shape[0]
     size = (native, round(native * width / height))  # the camera's height, the model's aspect
     report: dict = {
-        "machine": {**machine.describe(), "lscpu": lscpu(), "shared": "yes: other sessions' processes run here"},
+        "machine": {**machine.describe(), "shared": "yes: other sessions' processes run here"},
         "commit": state.describe(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "model": {"path": str(model), "backbone": info.config.backbone, "input": list(info.input_hw)},

@@ -96,7 +96,7 @@ QUICK_DATASETS = (("mvtec", "screw"),)
 # `WARMUP` untimed then `CALLS` timed calls per batch size.
 ROUNDS, CALLS, WARMUP = 3, 40, 5
 QUICK_ROUNDS, QUICK_CALLS, QUICK_WARMUP = 2, 10, 2
-CURVE_BATCHES = (1, 4, 8, 16)  # the default and its reference: the latency curve
+CURVE_BATCHES = (1, 4, 8, 16)  # the default: the latency curve
 BATCHES = (1, 8)  # every other model
 THREADS = 2  # onnxruntime intra-op threads (and PyTorch's), spinning off
 
@@ -136,11 +136,6 @@ def speed_only(quick: bool, large: bool) -> list[Config]:
         return [R18_224]
     wider = [replace(R18_224, size=320), replace(R18_224, d=200), replace(WR50_550, d=100), WR50_550]
     return [R18_224, R18_256] + (wider if large else [])
-
-
-def reference_configs(quick: bool) -> list[Config]:
-    """Configurations also built in anomalib's formulation (benchmarks/reference_graph.py)."""
-    return [DEFAULT] if quick else [DEFAULT, R18_224, R18_256]
 
 
 def default_drift() -> list[str]:

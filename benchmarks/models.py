@@ -49,7 +49,7 @@ def fit_stamp() -> str:
 
 
 def export_stamp() -> str:
-    return _stamp([PACKAGE, ROOT / "benchmarks" / "reference_graph.py"])
+    return _stamp([PACKAGE])
 
 
 def run_dir(config: Config, dataset: Dataset = SCREW) -> Path:
@@ -124,17 +124,6 @@ def ensure_onnx(run: Path) -> Path:
         export_run(run)
         _mark(run, "model.onnx", stamp)
     return run / "model.onnx"
-
-
-def ensure_reference(run: Path) -> Path:
-    """The run in anomalib's formulation (benchmarks/reference_graph.py)."""
-    stamp = export_stamp()
-    if not _fresh(run, "reference.onnx", stamp):
-        from benchmarks.reference_graph import export_reference
-
-        export_reference(run, run / "reference.onnx")
-        _mark(run, "reference.onnx", stamp)
-    return run / "reference.onnx"
 
 
 def ensure_int8(run: Path, images: int, data_root: Path) -> Path:

@@ -30,8 +30,6 @@ def markdown(r: dict) -> str:
     lines += ["", "### Roofline", "", *_roofline(r)]
     if r.get("int8"):
         lines += ["", "### int8 backbone (onnxruntime CPU)", "", *_int8(r)]
-    lines += ["", f"### Mahalanobis head formulations (P={r['heads']['positions']}, d={r['heads']['d']})", ""]
-    lines += head_formulations(r)
     lines += ["", "### Fit: time and peak memory against training images", "", *_fit(r)]
     lines += ["", "### Pipeline (`benchmarks/bench_run.py`)", "", *_pipeline(r)]
     lines += ["", "### Not measured here", "", *[f"- {x}" for x in r["not_measured"]]]
@@ -162,19 +160,16 @@ def _latency(r: dict) -> list[str]:
     header += ["round medians ms", "ms per image", "images/s", "x roofline floor"]
     return _table(header, rows) + [
         "",
-        "`fused`: the product graph (`padim-edge export`); `reference`: the same run in anomalib's formulation "
-        "(benchmarks/reference_graph.py: every channel concatenated then selected, the full inverse in one "
-        "batched MatMul over positions, bilinear upsampling and a 2-D Gaussian convolution), same pre-processing, "
-        "backbone and statistics. r18/wr50 rows: random weights and synthetic statistics (no ImageNet ResNet "
-        "weights here), speed only. Load time and peak RSS: the first timing process (the product's runtime "
-        "checks the graph's digest at load, which both cost).",
+        "`fused`: the product graph (`padim-edge export`). r18/wr50 rows: random weights and synthetic "
+        "statistics (no ImageNet ResNet weights here), speed only. Load time and peak RSS: the first timing "
+        "process (the product's runtime checks the graph's digest at load, which both cost).",
     ]
 
 
 def _accuracy(r: dict) -> list[str]:
     rows = []
     for name, info in r["models"].items():
-        if info["kind"] not in ("fused", "int8", "reference"):
+        if info["kind"] not in ("fused", "int8"):
             continue
         acc, lat = r["accuracy"].get(name), r["latency"][name]
         metrics = [_f(acc.get(k), 3) for k in ("image_auroc", "pixel_auroc", "pro")] if acc else ["-"] * 3
@@ -219,7 +214,7 @@ def _roofline(r: dict) -> list[str]:
     return _table(header + ["floor ms", "measured ms", "x floor"], rows) + [
         "",
         "Floor = (backbone + post FLOPs) / peak + max(head FLOPs / peak, statistics bytes / read bandwidth): the "
-        "statistics are read once per batch. Reference rows are held to their configuration's (fused) floor.",
+        "statistics are read once per batch.",
     ]
 
 
@@ -236,19 +231,6 @@ def _int8(r: dict) -> list[str]:
         f"{_f(None if diff is None else 100 * diff, 1)}% "
         f"(of the largest score). This CPU {'has' if t['vnni'] else 'has no'} VNNI "
         "(onnxruntime's int8 kernels use it where present).",
-    ]
-
-
-def head_formulations(r: dict) -> list[str]:
-    rows = []
-    for name, v in r["heads"]["variants"].items():
-        timed = [f"{v[b]['median_ms']:.2f} / {v[b]['p99_ms']:.2f}" if b in v else "-" for b in ("1", "8")]
-        rows.append([name, f"{v['max_rel_error']:.1e}", *timed])
-    return _table(["formulation", "max rel. error vs float64", "batch 1 median / p99 ms", "batch 8"], rows) + [
-        "",
-        f"onnxruntime CPU, statistics of the fitted default model with one W per position (each tile's W given "
-        f"to its positions: {r['heads']['statistics_mb']} MB, the traffic of `--cov-block 1`), real embeddings "
-        "of screw test images; each formulation timed in its own processes like the models.",
     ]
 
 
@@ -284,5 +266,4 @@ def _pipeline(r: dict) -> list[str]:
 DOC_SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "bench-targets": targets,
     "bench-accuracy-by-dataset": accuracy_by_dataset,
-    "bench-head-formulations": head_formulations,
 }

@@ -20,7 +20,6 @@ from padim_edge.model.run_dir import read_config
 
 KINDS = {
     "fused": "onnxruntime CPU fp32, product graph",
-    "reference": "onnxruntime CPU fp32, anomalib's formulation",
     "int8": "onnxruntime CPU, int8 backbone",
     "torch": "PyTorch eager (CPU)",
     "tensorrt": "TensorRT fp16",
@@ -72,17 +71,12 @@ def build_models(options: Options) -> tuple[list[Model], dict]:
     Returns the latency table's rows, in the order they alternate (each model next to what it is compared
     with), and what was found of the anomalib exports."""
     rows: list[Model] = []
-    references = set(cfg.reference_configs(options.quick))
     for config in cfg.accuracy_sweep(options.quick) + cfg.speed_only(options.quick, options.large):
         log(f"models: {config.name} ({'fit on screw' if config.real else 'synthetic statistics'})")
         run = models.ensure_run(config, options.data_root)
         batches = options.batches(config == cfg.DEFAULT)
         fused = models.ensure_onnx(run)
         rows.append(Model(f"{config.name} fused", "fused", fused, batches, config, run))
-        if config in references:
-            rows.append(
-                Model(f"{config.name} reference", "reference", models.ensure_reference(run), batches, config, run)
-            )
         if config == cfg.DEFAULT:
             rows += _peer_rows(options)
             int8 = models.ensure_int8(run, options.calib_images, options.data_root)
@@ -149,13 +143,13 @@ def timings(rows: list[Model], options: Options) -> tuple[dict, dict]:
 
 
 def agreement(rows: list[Model], options: Options) -> dict[str, dict]:
-    """Each reference and int8 row against its configuration's fused graph, on the timing inputs."""
+    """Each int8 row against its configuration's fused graph, on the timing inputs."""
     from benchmarks.probe import runner
 
     fused = {r.config: r for r in rows if r.kind == "fused"}
     found = {}
     for row in rows:
-        if row.kind not in ("reference", "int8"):
+        if row.kind != "int8":
             continue
         x = np.load(options.inputs[row.name], allow_pickle=False)
         threads = options.plan.threads
@@ -182,7 +176,7 @@ def accuracy(rows: list[Model], options: Options) -> tuple[dict[str, dict], dict
     screw = test_split(*models.SCREW)
     by_row = {}
     for row in rows:
-        if row.config is None or not row.config.real or row.kind not in ("fused", "reference", "int8"):
+        if row.config is None or not row.config.real or row.kind not in ("fused", "int8"):
             continue
         log(f"accuracy: {row.name}")
         if row.kind == "fused":
@@ -203,10 +197,10 @@ def accuracy(rows: list[Model], options: Options) -> tuple[dict[str, dict], dict
 
 
 def work(rows: list[Model]) -> dict[str, dict]:
-    """FLOPs and statistics bytes of every fused and reference graph."""
+    """FLOPs and statistics bytes of every fused graph."""
     found = {}
     for row in rows:
-        if row.kind in ("fused", "reference"):
+        if row.kind == "fused":
             counted = roofline.graph_work(row.path)
             found[row.name] = {
                 **counted,

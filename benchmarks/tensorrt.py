@@ -24,7 +24,7 @@ def available() -> str | None:
 
 def ensure_engine(model: Path, max_batch: int) -> Path:
     """An fp16 engine for batches 1..max_batch beside `model` (built once); the probe opens it with open_backend."""
-    from padim_edge.export.tensorrt_build import BuildOptions, build_engine
+    from padim_edge.engine.build import BuildOptions, build_engine
 
     engine = model.with_suffix(f".fp16-b{max_batch}.engine")
     if not engine.is_file():

@@ -24,9 +24,7 @@ from tamper import save
 from padim_edge.accel.cuda_binding import open_binding
 from padim_edge.accel.tensorrt import TENSORRT_MISSING
 from padim_edge.contract.engine_record import EngineRecord, Machine, check_engine, read_record, write_record
-from padim_edge.errors import UserError
-from padim_edge.export.calibrator import ImageBatcher
-from padim_edge.export.tensorrt_build import (
+from padim_edge.engine.build import (
     BuildOptions,
     fp32_layer_names,
     head_matmul,
@@ -34,6 +32,8 @@ from padim_edge.export.tensorrt_build import (
     parse_batch,
     trtexec_command,
 )
+from padim_edge.engine.calibrator import ImageBatcher
+from padim_edge.errors import UserError
 from padim_edge.imaging.decode import read_image
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.runtime.backends import open_backend
@@ -351,8 +351,8 @@ def test_runtime_and_tensorrt_paths_are_torch_free() -> None:
         "padim_edge.runtime.backends.onnxruntime",
         "padim_edge.runtime.backends.tensorrt",
         "padim_edge.runtime.backends.ort_tensorrt",
-        "padim_edge.export.tensorrt_build",
-        "padim_edge.export.calibrator",
+        "padim_edge.engine.build",
+        "padim_edge.engine.calibrator",
     ]
     code = f"import sys; import {', '.join(modules)}; assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -27,7 +27,7 @@ def build(
     ] = False,
 ) -> None:
     """Build a TensorRT engine (and its JSON record) from an exported ONNX model, on this GPU."""
-    from padim_edge.export.tensorrt_build import (
+    from padim_edge.engine.build import (
         BuildOptions,
         build_engine,
         inspect_onnx,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from padim_edge.commands.options import MAX_BATCH, DataRoot, Dataset, Quiet
+from padim_edge.contract.schema import RESIZE_MODES
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def fit(
     input_size: Annotated[
         str, typer.Option(help="Shorter side S (the other follows the images' aspect ratio), or HxW.")
     ] = "224",
-    resize_mode: Annotated[str, typer.Option(help="stretch, letterbox or crop (see docs/choices.md).")] = "stretch",
+    resize_mode: Annotated[str, typer.Option(help=f"{', '.join(RESIZE_MODES)} (see docs/choices.md).")] = "stretch",
     align: Annotated[
         str, typer.Option(help="Pose normalisation: none, or principal_axis for parts lying at any angle.")
     ] = "none",

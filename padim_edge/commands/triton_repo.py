@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from padim_edge.serving.contract import MAX_BATCH, QUEUE_DELAY_US
+from padim_edge.contract.wire import MAX_BATCH, QUEUE_DELAY_US
 
 
 def triton_repo(

@@ -9,7 +9,7 @@ format 2 where the two mean the same thing, and refused with a one-line reason w
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -17,8 +17,11 @@ from padim_edge.contract.architectures import ARCHITECTURES
 from padim_edge.errors import UserError
 
 FORMAT_VERSION = 2
-RESIZE_MODES = ("stretch", "letterbox", "crop")
-ALIGN_MODES = ("none", "principal_axis")
+#: How a frame of any size is placed on the model's input (imaging.geometry), and how it may be turned first.
+ResizeMode = Literal["stretch", "letterbox", "crop"]
+AlignMode = Literal["none", "principal_axis"]
+RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
+ALIGN_MODES: tuple[str, ...] = get_args(AlignMode)
 MAX_INPUT_SIDE = 4096
 
 Positive = Annotated[float, Field(gt=0)]
@@ -45,8 +48,8 @@ class ModelConfig(BaseModel):
     d: Annotated[int, Field(ge=1)]
     input_height: Annotated[int, Field(ge=32, le=MAX_INPUT_SIDE)]
     input_width: Annotated[int, Field(ge=32, le=MAX_INPUT_SIDE)]
-    resize_mode: Literal["stretch", "letterbox", "crop"] = "stretch"
-    align: Literal["none", "principal_axis"] = "none"
+    resize_mode: ResizeMode = "stretch"
+    align: AlignMode = "none"
     mean: Annotated[list[float], Field(min_length=3, max_length=3)]
     std: Annotated[list[Positive], Field(min_length=3, max_length=3)]
     sigma: Annotated[float, Field(gt=0, le=64)] = 4.0

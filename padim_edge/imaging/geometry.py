@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from padim_edge.contract.schema import ALIGN_MODES, RESIZE_MODES
 from padim_edge.errors import UserError
 from padim_edge.imaging.align import align, compose
 
 if TYPE_CHECKING:
     from padim_edge.contract.schema import ModelConfig
 
-RESIZE_MODES = ("stretch", "letterbox", "crop")
-ALIGN_MODES = ("none", "principal_axis")
 MULTIPLE = 16  # default input sides are multiples of the deepest feature stride
 
 

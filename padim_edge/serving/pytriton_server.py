@@ -20,9 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from padim_edge.contract.files import process_alive
-from padim_edge.errors import UserError
-from padim_edge.runtime.backends import Backend, open_backend
-from padim_edge.serving.contract import (
+from padim_edge.contract.wire import (
     ANOMALY_MAP,
     INPUT,
     MAX_BATCH,
@@ -34,6 +32,8 @@ from padim_edge.serving.contract import (
     input_dims,
     map_dims,
 )
+from padim_edge.errors import UserError
+from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.repository_entry import resolve_model
 
 #: Seconds tritonserver waits for in-flight requests when stopping (its default, 30, holds the ports).

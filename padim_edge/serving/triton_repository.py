@@ -21,8 +21,7 @@ import onnx
 from padim_edge.contract.engine_record import read_record, record_path
 from padim_edge.contract.files import staged_folder
 from padim_edge.contract.metadata import ModelInfo, document_metadata, load_graph, metadata_of
-from padim_edge.errors import UserError
-from padim_edge.serving.contract import (
+from padim_edge.contract.wire import (
     ANOMALY_MAP,
     INPUT,
     MAX_BATCH,
@@ -34,6 +33,7 @@ from padim_edge.serving.contract import (
     input_dims,
     map_dims,
 )
+from padim_edge.errors import UserError
 from padim_edge.serving.pbtxt import Enum, Map, to_pbtxt
 
 #: Graph I/O the configs describe: name -> ONNX element type (2 = uint8, 1 = float32).

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from benchmarks.serving_procs import Serve, free_ports, wait_gone
+from procs import Serve, free_ports, wait_gone
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import Serve
 from typer.testing import CliRunner
 
-from benchmarks.serving_procs import Serve
 from padim_edge.cli import app
+from padim_edge.contract.wire import PARAMETER_KEY
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.backends.triton import TritonBackend
-from padim_edge.serving.contract import PARAMETER_KEY
 
 
 def _run(server_args: list[str], images: list[Path], tmp_path: Path, tag: str) -> tuple[dict, list[dict]]:

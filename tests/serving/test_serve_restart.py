@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from procs import Serve, free_ports, wait_gone
 
-from benchmarks.serving_procs import Serve, free_ports, wait_gone
 from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.backends.triton import open_triton
 from padim_edge.runtime.backoff import Backoff

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from padim_edge.contract.metadata import parse_metadata
+from padim_edge.contract.wire import ANOMALY_MAP, INPUT, PARAMETER_KEY, SCORE
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends.base import Backend, BackendUnavailable
 from padim_edge.runtime.backoff import Backoff
-from padim_edge.serving.contract import ANOMALY_MAP, INPUT, PARAMETER_KEY, SCORE
 
 CONNECT_TIMEOUT_S = 1.0
 #: gRPC status codes that mean "not there now" rather than "this request is wrong".

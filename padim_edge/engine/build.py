@@ -294,7 +294,7 @@ def _configure(
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
         pinned = pin_fp32(trt, network, facts.fp32_layers, facts.head_matmul)
     if options.precision == "int8":
-        from padim_edge.export.calibrator import ImageBatcher, entropy_calibrator
+        from padim_edge.engine.calibrator import ImageBatcher, entropy_calibrator
 
         cached = options.calib_cache is not None and options.calib_cache.is_file()
         batcher = None
