@@ -77,8 +77,9 @@ class FrameQueue:
             return items, False
 
 
-class Sink(Protocol):
-    """Where results go (sinks.base.Outputs); called from the output thread only."""
+class ResultWriter(Protocol):
+    """Where results go (sinks.base.Outputs, which fans out to every sink); called from the output thread
+    only. A protocol, so that the runtime never imports the sinks package that builds on it."""
 
     def write(self, result: FrameResult) -> None: ...
 
@@ -103,7 +104,7 @@ class Pipeline:
         self,
         source: Source,
         predictor: Predictor,
-        sink: Sink,
+        sink: ResultWriter,
         options: PipelineOptions,
         log: Callable[[str], None] | None = None,
     ) -> None:
