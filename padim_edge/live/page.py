@@ -123,7 +123,7 @@ table { border-collapse: collapse; width: 100%; } td { padding: 3px 6px; } td:la
   cursor: pointer; }
 #viewer-box { position: fixed; inset: 0; background: rgba(0,0,0,.85); display: flex; flex-direction: column;
   align-items: center; justify-content: center; } #viewer-box[hidden] { display: none; }
-#viewer { max-width: 95vw; max-height: 85vh; }
+#viewer { width: min(95vw, 1200px); max-height: 85vh; object-fit: contain; }
 """
 
 BODY = """
@@ -133,7 +133,8 @@ BODY = """
 <main>
 <section><img id="frame" alt="newest frame with its heatmap">
 <div><span id="verdict">-</span> score <b id="score">-</b> <span id="name"></span></div>
-<canvas id="trend" width="900" height="120"></canvas></section>
+<canvas id="trend" width="900" height="120"></canvas>
+<small>score of the last 300 frames (blue) against the threshold (red, dashed)</small></section>
 <section><table>
 <tr><td>OK</td><td id="ok">0</td></tr><tr><td>NG</td><td id="ng">0</td></tr>
 <tr><td>failed</td><td id="failed">0</td></tr><tr><td>dropped</td><td id="dropped">0</td></tr>
