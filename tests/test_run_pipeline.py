@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_runner import cli_command, cli_env, line_count, run_cli, start, wait_for
-from servers import FileServer, MjpegServer
+from servers import FAST, FileServer, MjpegServer
 from tamper import link_or_copy
 
 from padim_edge.runtime.backends import Backend, open_backend
@@ -23,8 +23,6 @@ from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import open_source
 from padim_edge.runtime.stream_policy import RetryPolicy
-
-FAST = {"PADIM_EDGE_NETWORK_TIMEOUT_S": "1", "PADIM_EDGE_BACKOFF_S": "0.1", "PADIM_EDGE_MAX_BACKOFF_S": "0.2"}
 
 
 @pytest.fixture
