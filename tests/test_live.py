@@ -86,6 +86,10 @@ def test_live_server_metrics_token_and_paths(cells_model: Path, video: Path, thr
         for path in ("/", "/metrics", "/events", "/frame.jpg", "/ng/0.jpg"):
             assert run.get(path)[0] == 401, path
             assert run.get(path, {"Authorization": "Bearer wrong-token"})[0] == 401, path
+        deadline = time.monotonic() + 60
+        while (ready := run.get("/readyz")[2]) != b"ready\n":  # until the model is loaded and frames arrive
+            assert b"the run has ended" not in ready and time.monotonic() < deadline, ready
+            time.sleep(0.02)
         reader.join()
         # A viewer gets at most one event per EVENT_INTERVAL_S, however fast the frames come.
         assert 1 <= events[0] <= (time.monotonic() - started) / EVENT_INTERVAL_S + 1

@@ -47,6 +47,10 @@ def http_token() -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
+        self.address_family = family  # IPv4 or IPv6, as the address is; read when the socket is made
+        super().__init__(address, _Handler)
+
     def server_bind(self) -> None:
         # HTTPServer's own server_bind looks the host name up (socket.getfqdn), which can stall offline.
         socketserver.TCPServer.server_bind(self)
@@ -63,9 +67,8 @@ class LiveServer:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         except socket.gaierror:
             raise UserError(f"--http {address}: unknown host {host!r}") from None
-        _Server.address_family = family
         try:
-            self.httpd = _Server((host, port), _Handler)
+            self.httpd = _Server((host, port), family)
         except OSError as exc:
             raise UserError(f"--http {address}: cannot listen there ({exc.strerror or exc})") from None
         self.httpd.live = self  # type: ignore[attr-defined]
