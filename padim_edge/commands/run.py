@@ -104,6 +104,8 @@ def run(
         check_output_folder(save_ng, "--save-ng")
     if (model is None) == (server is None):
         raise UserError("give either --model or --server")
+    if http_linger and not http:
+        raise UserError("--http-linger applies to the live server: give --http too")
     status = StatusLine()
     live = LiveServer(http, http_token(), status.log) if http else None  # before the model: a port in use fails fast
     try:
