@@ -66,10 +66,10 @@ class LiveState:
         self.threshold = threshold
         self.version = 0  # bumps on every result: the event stream sends only the newest state
         self.changed = threading.Condition()
-        self.last_result_at = 0.0  # time.monotonic() of the last result, for /readyz
+        self.last_scored_at = 0.0  # time.monotonic() of the last scored frame, for /readyz
         self.counts = {"OK": 0, "NG": 0, "?": 0, "failed": 0, "missed": 0}  # every result the outputs saw
         self._latest: tuple[FrameResult, np.ndarray | None] | None = None
-        self._trend: deque = deque(maxlen=TREND)
+        self._trend: deque[float | None] = deque(maxlen=TREND)
         self._rejects: deque[Reject] = deque(maxlen=REJECTS)
         self._next_reject = 0
         self._frame = (-1, b"")  # (index, JPEG) of the newest encoded frame
@@ -79,12 +79,13 @@ class LiveState:
     def add(self, result: FrameResult, overlay: np.ndarray | None) -> None:
         """One result from the outputs: cheap (no rendering, no encoding)."""
         with self.changed:
-            self.last_result_at = time.monotonic()
             kind = "missed" if result.missed else "failed" if result.error else result.verdict or "?"
             self.counts[kind] += 1
+            if result.scored:
+                self.last_scored_at = time.monotonic()
             if result.scored and result.frame.image is not None:
                 self._latest = (result, overlay)
-                self._trend.append((result.frame.index, finite(result.score)))
+                self._trend.append(finite(result.score))
                 if result.verdict == NG:
                     self._rejects.append(Reject(self._next_reject, describe(result), result, overlay))
                     self._next_reject += 1
@@ -105,7 +106,7 @@ class LiveState:
                 "version": self.version,
                 "counts": dict(self.counts),
                 "latest": latest,
-                "trend": [score for _, score in self._trend],
+                "trend": list(self._trend),
                 "rejects": [{"id": r.id, **r.facts} for r in reversed(self._rejects)],
             }
 

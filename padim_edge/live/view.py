@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from padim_edge.runtime.pipeline import Pipeline
 
-READY_WINDOW_S = 5.0  # ready while the last result is at most this old
+READY_WINDOW_S = 5.0  # ready while the last scored frame is at most this old
 
 
 class RunView:
@@ -54,13 +54,14 @@ class RunView:
         return self.pipeline.snapshot() if self.pipeline is not None else None
 
     def readiness(self) -> str:
-        """'' when ready (the model is loaded, since this view exists, and frames arrive), else why not."""
+        """'' when ready (the model is loaded, since this view exists, and frames arrive and are scored), else
+        why not."""
         if not self.running:
             return f"the run has ended ({self.stopped_by})"
-        if not self.state.last_result_at:
-            return "no frame yet"
-        age = time.monotonic() - self.state.last_result_at
-        return f"no frame for {age:.1f} s" if age > READY_WINDOW_S else ""
+        if not self.state.last_scored_at:
+            return "no frame scored yet"
+        age = time.monotonic() - self.state.last_scored_at
+        return f"no frame scored for {age:.1f} s" if age > READY_WINDOW_S else ""
 
     def event(self) -> dict:
         """What the page shows, as one JSON-ready document."""
