@@ -6,6 +6,9 @@ Two modes, because they answer different questions:
 - live: the same video released at camera pace (30 fps by default, decoded in the capture thread like an
   MJPEG/H.264 camera), with the latest-frame policy. This is what "30 fps sustained, p99 under 100 ms"
   means: keep up with a 30 fps camera (no drops) with a bounded capture-to-verdict latency.
+- live with the page open: the live run again, serving `run --http`'s page (padim_edge.live) to two
+  headless Chromium windows; its p99 against the live row's is what the page costs (skipped without
+  Chromium).
 
     python -m benchmarks.bench_run [--model runs/.../model.onnx] [--frames 300] [--threads 2]
 
@@ -29,12 +32,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.browsers import chromium_missing
 from padim_edge.contract.files import atomic_write
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
+from padim_edge.sinks.base import Outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 MVTEC = ROOT.parent / "shared" / "data" / "mvtec"
@@ -42,6 +47,7 @@ CACHE = ROOT / "runs" / "bench-screw"
 RESULTS = ROOT / "benchmarks" / "results"
 WIDTH, HEIGHT = 1280, 720
 STAGES = ("read", "preprocess", "infer", "output")
+BROWSERS = 2  # headless Chromium windows watching the live page
 
 
 class PacedCamera(Source):
@@ -96,6 +102,36 @@ class JsonLinesToFile:
         self._file.close()
 
 
+class WithPage:
+    """JSON lines plus `run --http`'s live page (its feed, as `run` adds it), watched by `browsers` headless
+    Chromium windows for as long as this object is open."""
+
+    def __init__(self, lines: JsonLinesToFile, predictor: Predictor, browsers: int) -> None:
+        from benchmarks.browsers import headless_chromium
+        from padim_edge.live.server import LiveServer
+        from padim_edge.live.view import RunView
+        from padim_edge.sinks.live import LiveFeed
+
+        self.lines = lines
+        self.view = RunView("bench", predictor.backend.info.export.graph_sha256, predictor.threshold)
+        self.server = LiveServer("127.0.0.1:0", log=lambda _message: None)
+        self.server.show(self.view)
+        self.outputs = Outputs([LiveFeed(self.view)], predictor.threshold)
+        self.browsers = [headless_chromium() for _ in range(browsers)]
+        for browser in self.browsers:
+            browser.get(self.server.url)
+
+    def write(self, result: FrameResult) -> None:
+        self.lines.write(result)
+        self.outputs.write(result)
+
+    def close(self) -> None:
+        self.lines.close()
+        for browser in self.browsers:
+            browser.quit()
+        self.server.close()
+
+
 def default_model() -> Path:
     """efficientnet_lite0 fitted on screw with the defaults and exported, cached in runs/bench-screw."""
     model = CACHE / "model.onnx"
@@ -123,9 +159,14 @@ def write_video(path: Path, frames: int, fps: float) -> None:
     writer.release()
 
 
-def measure(source: Source, predictor: Predictor, batch: int, tmp: Path) -> dict:
-    """One pipeline run; the summary plus each stage's busy fraction (time working / wall time)."""
-    pipeline = Pipeline(source, predictor, JsonLinesToFile(tmp / "results.jsonl"), PipelineOptions(batch))
+def measure(source: Source, predictor: Predictor, batch: int, tmp: Path, browsers: int = 0) -> dict:
+    """One pipeline run (with the live page open in `browsers` headless Chromium windows, if any); the
+    summary plus each stage's busy fraction (time working / wall time)."""
+    lines = JsonLinesToFile(tmp / "results.jsonl")
+    sink = WithPage(lines, predictor, browsers) if browsers else lines
+    pipeline = Pipeline(source, predictor, sink, PipelineOptions(batch, keep_images=bool(browsers)))
+    if browsers:
+        sink.view.attach(pipeline)
     summary = pipeline.run()
     lat, frames, elapsed = summary["latency_ms"], summary["frames"], summary["elapsed_s"]
     calls = {"read": frames, "preprocess": frames, "infer": frames / summary["mean_batch"], "output": frames}
@@ -213,6 +254,9 @@ def markdown(report: dict) -> str:
         "spent working / wall time (1.0 = that stage alone sets the rate). file: every frame, as fast as possible;",
         "live: paced at the camera rate with the latest-frame policy (the 30 fps / p99 < 100 ms target).",
         "Rows without 'ort spinning' are what `padim-edge run` does (onnxruntime's idle threads do not spin).",
+        f"'page open': `run --http`'s live page served to {BROWSERS} headless Chromium windows on this machine",
+        "(their rendering shares the cores; a viewer on another machine costs only the server's work)"
+        + (f"; not measured: {report['page_skipped']}." if report.get("page_skipped") else "."),
         "Video decoding runs in FFmpeg's own threads, so `read` shows only the wait for a decoded frame.",
     ]
     return "\n".join(lines) + "\n"
@@ -243,6 +287,10 @@ def main() -> None:
             runs[f"live {args.camera_fps:g} fps, batch 1{tag}"] = measure(
                 PacedCamera(video, args.camera_fps), predictor, 1, tmp
             )
+            if not spinning and not chromium_missing():
+                runs[f"live {args.camera_fps:g} fps, batch 1, page open in {BROWSERS} browsers"] = measure(
+                    PacedCamera(video, args.camera_fps), predictor, 1, tmp, BROWSERS
+                )
             if not spinning and args.soak_loops:
                 memory = soak(video, predictor, args.soak_loops, tmp)
             config = predictor.backend.info.config
@@ -256,6 +304,7 @@ def main() -> None:
         "machine": host,
         "runs": runs,
         "memory_soak": memory,
+        "page_skipped": chromium_missing(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "run.json", json.dumps(report, indent=2) + "\n")

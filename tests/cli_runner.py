@@ -11,6 +11,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,26 @@ def run_subprocess(*args: object, timeout: float = 120) -> Outcome:
     """`padim-edge ARGS` in a subprocess."""
     result = subprocess.run(cli_command(*args), capture_output=True, text=True, env=cli_env(), timeout=timeout)
     return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def start(*args: object, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(**env)
+    )
+
+
+def wait_for(process: subprocess.Popen, ready, timeout: float = 120) -> None:
+    """Poll `ready()` until true; fail (with the process's stderr) if it ends or time runs out first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"not ready (exit {process.poll()}): {process.communicate(timeout=30)[1]}")
+        time.sleep(0.05)
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def drop_to_nobody() -> None:

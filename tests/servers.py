@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 MAX_PARTS = 100_000  # no handler loops forever: a test that forgets to close still ends
+# Short network timeouts and reconnection waits for `run`, so an outage takes a second, not a minute.
+FAST = {"PADIM_EDGE_NETWORK_TIMEOUT_S": "1", "PADIM_EDGE_BACKOFF_S": "0.1", "PADIM_EDGE_MAX_BACKOFF_S": "0.2"}
 
 
 class Loopback:

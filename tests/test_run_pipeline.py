@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_runner import cli_command, cli_env, run_cli
-from servers import FileServer, MjpegServer
+from cli_runner import cli_command, cli_env, line_count, run_cli, start, wait_for
+from servers import FAST, FileServer, MjpegServer
 from tamper import link_or_copy
 
 from padim_edge.runtime.backends import Backend, open_backend
@@ -23,8 +23,6 @@ from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import open_source
 from padim_edge.runtime.stream_policy import RetryPolicy
-
-FAST = {"PADIM_EDGE_NETWORK_TIMEOUT_S": "1", "PADIM_EDGE_BACKOFF_S": "0.1", "PADIM_EDGE_MAX_BACKOFF_S": "0.2"}
 
 
 @pytest.fixture
@@ -187,26 +185,6 @@ def test_live_source_drops_frames_instead_of_queueing(
     # At most one frame waits while another is scored: latency stays near 2 inference times and never grows.
     assert max(latencies) < 3 * delay + 0.3, latencies
     assert np.mean(latencies[-4:]) < np.mean(latencies[:4]) + delay
-
-
-def start(*args: object, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(**env)
-    )
-
-
-def wait_for(process: subprocess.Popen, ready, timeout: float = 120) -> None:
-    """Poll `ready()` until true; fail (with the process's stderr) if it ends or time runs out first."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"not ready (exit {process.poll()}): {process.communicate(timeout=30)[1]}")
-        time.sleep(0.05)
-
-
-def line_count(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def test_ctrl_c_gives_whole_json_lines_and_a_playable_video(

@@ -41,8 +41,9 @@ def test_runtime_runs_where_torch_cannot_be_imported(cells_model: Path, cell_fra
         BLOCK_TORCH
         + f"""
 import importlib, json, pkgutil
-import padim_edge.runtime, padim_edge.contract, padim_edge.imaging, padim_edge.accel
-for package in (padim_edge.runtime, padim_edge.contract, padim_edge.imaging, padim_edge.accel):
+import padim_edge.runtime, padim_edge.contract, padim_edge.imaging, padim_edge.accel, padim_edge.sinks, padim_edge.live
+for package in (padim_edge.runtime, padim_edge.contract, padim_edge.imaging, padim_edge.accel, padim_edge.sinks,
+                padim_edge.live):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         importlib.import_module(module.name)  # every torch-free module, the TensorRT backend included
 from padim_edge.cli import main

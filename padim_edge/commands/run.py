@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from padim_edge.commands.options import MAX_BATCH, Threads, Threshold
 from padim_edge.errors import UserError
 from padim_edge.runtime.stream_policy import MAX_RETRIES
+
+if TYPE_CHECKING:
+    from padim_edge.live.view import RunView
+    from padim_edge.runtime.predictor import Predictor
 
 RETRY_S = 120.0  # how long `--retry` waits for a Triton server at start
 SOURCE_HELP = (
@@ -51,6 +56,17 @@ def run(
     retry: Annotated[
         bool, typer.Option("--retry", help=f"--server: wait up to {RETRY_S:.0f} s for the server at start.")
     ] = False,
+    http: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Serve a live page, /metrics, /healthz and /readyz here (a bare PORT binds 127.0.0.1); "
+            "a bearer token from $PADIM_EDGE_HTTP_TOKEN when set.",
+        ),
+    ] = None,
+    http_linger: Annotated[
+        float, typer.Option(min=0, help="--http: keep serving this many seconds after the run ends (Ctrl-C ends it).")
+    ] = 0.0,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
@@ -67,11 +83,13 @@ def run(
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
+    from padim_edge.live.server import LiveServer, http_token
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import open_source
     from padim_edge.runtime.status_line import StatusLine
     from padim_edge.runtime.stream_policy import RetryPolicy
+    from padim_edge.sinks.live import LiveFeed
     from padim_edge.sinks.png_files import RejectSaver
     from padim_edge.sinks.text import JsonLines
     from padim_edge.sinks.video import OverlayVideo
@@ -86,33 +104,70 @@ def run(
         check_output_folder(save_ng, "--save-ng")
     if (model is None) == (server is None):
         raise UserError("give either --model or --server")
+    if http_linger and not http:
+        raise UserError("--http-linger applies to the live server: give --http too")
     status = StatusLine()
-    if server:
-        from padim_edge.runtime.backends.triton import open_triton
-
-        backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
-    else:
-        backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+    live = LiveServer(http, http_token(), status.log) if http else None  # before the model: a port in use fails fast
     try:
-        predictor = Predictor(backend, threshold)
-        stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
+        if server:
+            from padim_edge.runtime.backends.triton import open_triton
+
+            backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
+        else:
+            backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
         try:
-            sinks = []
-            if results:
-                sinks.append(JsonLines(results))
-            if save_ng:
-                sinks.append(RejectSaver(save_ng))
-            if overlay_video:
-                sinks.append(OverlayVideo(overlay_video, stream.fps))
-            summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
+            predictor = Predictor(backend, threshold)
+            stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
+            try:
+                sinks = []
+                if results:
+                    sinks.append(JsonLines(results))
+                if save_ng:
+                    sinks.append(RejectSaver(save_ng))
+                if overlay_video:
+                    sinks.append(OverlayVideo(overlay_video, stream.fps))
+                view = None
+                if live:
+                    view = live_view(predictor, model_name or (model.stem if model else ""))
+                    live.show(view)
+                    sinks.append(LiveFeed(view))
+                attach = view.attach if view else None
+                summary = score_source(
+                    stream, predictor, sinks, status, batch, max_frames, window=show, on_start=attach
+                )
+            finally:
+                stream.close()
         finally:
-            stream.close()
+            backend.close()
+        typer.echo(format_summary(summary), err=str(results) == "-")
+        if summary_json:
+            atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        if view:
+            view.finish(summary["stopped_by"])
+            linger(http_linger)
     finally:
-        backend.close()
-    typer.echo(format_summary(summary), err=str(results) == "-")
-    if summary_json:
-        atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        if live:
+            live.close()
     exit_for(summary)
+
+
+def live_view(predictor: Predictor, fallback_name: str) -> RunView:
+    """The live page's view of this run: the model's name (its category, else `fallback_name`), digest and
+    threshold."""
+    from padim_edge.live.view import RunView
+
+    info = predictor.backend.info
+    return RunView(info.config.category or fallback_name, info.export.graph_sha256, predictor.threshold)
+
+
+def linger(seconds: float) -> None:
+    """Keep the live server up `seconds` after the run (for a last look or scrape); a signal ends it sooner."""
+    from padim_edge.commands.scoring import StopSignals
+
+    deadline = time.monotonic() + seconds
+    with StopSignals() as signals:
+        while not signals.received and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def format_summary(summary: dict) -> str:

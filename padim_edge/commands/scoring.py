@@ -12,6 +12,9 @@ import typer
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from padim_edge.runtime.pipeline import Pipeline
     from padim_edge.runtime.predictor import Predictor
     from padim_edge.runtime.sources import Source
     from padim_edge.runtime.status_line import StatusLine
@@ -48,8 +51,10 @@ def score_source(
     batch: int = 1,
     max_frames: int | None = None,
     window: bool = False,
+    on_start: Callable[[Pipeline], None] | None = None,
 ) -> dict:
-    """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary."""
+    """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary.
+    `on_start` is given the pipeline before it starts (the live page reads its counts)."""
     from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
     from padim_edge.sinks.base import Outputs
     from padim_edge.sinks.window import Window
@@ -59,6 +64,8 @@ def score_source(
     outputs = Outputs(sinks, predictor.threshold)
     options = PipelineOptions(batch, max_frames, outputs.needs_images)
     pipeline = Pipeline(source, predictor, outputs, options, log=status.log)
+    if on_start:
+        on_start(pipeline)
     with StopSignals() as signals:
 
         def poll() -> None:

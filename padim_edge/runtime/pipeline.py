@@ -76,6 +76,11 @@ class FrameQueue:
             self._cond.notify_all()
             return items, False
 
+    @property
+    def depth(self) -> int:
+        """Items waiting now."""
+        return len(self._items)
+
 
 class ResultWriter(Protocol):
     """Where results go (sinks.base.Outputs, which fans out to every sink); called from the output thread
@@ -179,7 +184,7 @@ class Pipeline:
         return self._to_preprocess.dropped + self._to_infer.dropped
 
     def snapshot(self) -> dict:
-        """Recent rate and latency, for the live status line."""
+        """Recent rate and latency, and the counts so far, for the status line and the live page."""
         with self._lock:
             done, latency = self._recent_done.values(), self._recent_latency.values()
         fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
@@ -192,6 +197,15 @@ class Pipeline:
             "dropped": self.dropped,
             "rejected": self.rejected,
             "missed": self.missed,
+            "failed": self.failed,
+            "corrupt": self.source.stats.corrupt + self.unusable,
+            "reconnects": self.source.stats.reconnects,
+            "gap_s": self.source.stats.gap_s,
+            "queues": {
+                "preprocess": self._to_preprocess.depth,
+                "infer": self._to_infer.depth,
+                "output": self._to_output.depth,
+            },
         }
 
     def summary(self) -> dict:
