@@ -32,7 +32,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.browsers import chromium_missing
 from padim_edge.contract.files import atomic_write
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
@@ -40,6 +39,7 @@ from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
 from padim_edge.sinks.base import Outputs
+from tests.browsers import chromium_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 MVTEC = ROOT.parent / "shared" / "data" / "mvtec"
@@ -107,10 +107,10 @@ class WithPage:
     Chromium windows for as long as this object is open."""
 
     def __init__(self, lines: JsonLinesToFile, predictor: Predictor, browsers: int) -> None:
-        from benchmarks.browsers import headless_chromium
         from padim_edge.live.server import LiveServer
         from padim_edge.live.view import RunView
         from padim_edge.sinks.live import LiveFeed
+        from tests.browsers import headless_chromium
 
         self.lines = lines
         self.view = RunView("bench", predictor.backend.info.export.graph_sha256, predictor.threshold)

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsers import chromium_missing, headless_chromium
 from live_run import LiveRun, median_score, write_video
 from prometheus_client.parser import text_string_to_metric_families
-
-from benchmarks.browsers import chromium_missing, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
