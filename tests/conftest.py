@@ -71,3 +71,11 @@ def cells_model(cells_run: Path) -> Path:
 def cell_frames(cells_root: Path) -> list[Path]:
     """The cells test frames, good ones first."""
     return sorted((cells_root / "cells" / "test").glob("*/*.png"), key=lambda p: (p.parent.name != "good", p.name))
+
+
+@pytest.fixture(scope="session")
+def cell_jpegs(cell_frames: list[Path]) -> list[bytes]:
+    """The cells test frames as JPEG, good ones first: what a loopback MJPEG camera (servers.py) sends."""
+    import cv2
+
+    return [cv2.imencode(".jpg", cv2.imread(str(p)))[1].tobytes() for p in cell_frames]

@@ -11,18 +11,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import pytest
 from cli_runner import cli_command, cli_env, run_cli
 from line_servers import Broker, Subscriber, dedup, free_port
 from servers import MjpegServer
 
 from padim_edge.sinks.payload import PAYLOAD_SCHEMA
-
-
-@pytest.fixture(scope="module")
-def jpegs(cell_frames: list[Path]) -> list[bytes]:
-    return [cv2.imencode(".jpg", cv2.imread(str(p)))[1].tobytes() for p in cell_frames]
 
 
 @pytest.fixture
@@ -61,9 +55,9 @@ def spooled_so_far(folder: Path) -> list[dict]:
 
 
 def test_broker_killed_and_restarted_mid_run_loses_nothing(
-    cells_model: Path, jpegs: list[bytes], broker: Broker, tmp_path: Path
+    cells_model: Path, cell_jpegs: list[bytes], broker: Broker, tmp_path: Path
 ) -> None:
-    camera_stream = MjpegServer(jpegs, fps=25.0)
+    camera_stream = MjpegServer(cell_jpegs, fps=25.0)
     broker.start()
     subscriber = Subscriber(broker.port, "line/#")
     results = tmp_path / "results.jsonl"
@@ -98,9 +92,9 @@ def test_broker_killed_and_restarted_mid_run_loses_nothing(
 
 
 def test_run_killed_while_the_broker_is_down_sends_the_spool_next_time(
-    cells_model: Path, jpegs: list[bytes], cell_frames: list[Path], broker: Broker, tmp_path: Path
+    cells_model: Path, cell_jpegs: list[bytes], cell_frames: list[Path], broker: Broker, tmp_path: Path
 ) -> None:
-    camera_stream = MjpegServer(jpegs, fps=25.0)
+    camera_stream = MjpegServer(cell_jpegs, fps=25.0)
     spool, url = tmp_path / "spool", f"mqtt://127.0.0.1:{broker.port}/line"
     args = ["--model", cells_model, "--mqtt", url, "--camera", "cam-b", "--spool", spool]
     process = start_run(*args, "--source", camera_stream.url, "--results", tmp_path / "first.jsonl")

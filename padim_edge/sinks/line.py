@@ -56,7 +56,7 @@ class LineOptions:
             ("--mqtt-rate", self.mqtt_rate, 0.0),
             ("--webhook-rate", self.webhook_rate, 0.0),
             ("--mqtt-summary-s", self.mqtt_summary_s, 1.0),
-            ("--spool-max-mb", self.spool_max_mb, 0.01),
+            ("--spool-max-mb", self.spool_max_mb, 0.001),
             ("--spool-fsync-s", self.spool_fsync_s, 0.0),
             ("--sink-drain-s", self.drain_s, 0.0),
         ):

@@ -108,12 +108,14 @@ class ModbusCoilSink:
                 self._cond.wait_for(lambda: self._ng_at is not None or self._closing, timeout=timeout)
                 ng_at, self._ng_at, closing = self._ng_at, None, self._closing
             now = time.monotonic()
-            if ng_at is not None:
+            if ng_at is not None and reset_at is not None:
+                reset_at = now + self.target.pulse_s  # the coil is still set: the pulse goes on
+            elif ng_at is not None:
                 if now - ng_at > self.target.pulse_s or not self._write(True):
                     self.missed += 1
                     self._log(f"warning: modbus: an NG verdict did not reach {self._where} in time (missed)")
                 else:
-                    self.pulses += reset_at is None
+                    self.pulses += 1
                     reset_at = now + self.target.pulse_s
             if reset_at is not None and (time.monotonic() >= reset_at or closing):
                 if closing:

@@ -142,9 +142,11 @@ class OpcUaSink:
                 self._wake.clear()
                 with self._lock:
                     values, self._latest = self._latest, None
-                if values:
+                if values:  # back to back in the server loop, so a client's single Read sees one result
                     for name, value in values.items():
-                        await nodes[name].write_value(value, TYPES[name])
+                        await server.write_attribute_value(
+                            nodes[name].nodeid, ua.DataValue(ua.Variant(value, TYPES[name]))
+                        )
                     self.updates += 1
         finally:
             await server.stop()
