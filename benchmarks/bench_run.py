@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import sys
 import tempfile
 import threading
@@ -35,6 +36,10 @@ from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
+from padim_edge.sinks.base import Outputs
+from padim_edge.sinks.line import LineOptions, open_line_sinks
+from padim_edge.sinks.payload import Identity
+from padim_edge.sinks.text import JsonLines
 
 ROOT = Path(__file__).resolve().parents[1]
 MVTEC = ROOT.parent / "shared" / "data" / "mvtec"
@@ -123,14 +128,29 @@ def write_video(path: Path, frames: int, fps: float) -> None:
     writer.release()
 
 
-def measure(source: Source, predictor: Predictor, batch: int, tmp: Path) -> dict:
-    """One pipeline run; the summary plus each stage's busy fraction (time working / wall time)."""
-    pipeline = Pipeline(source, predictor, JsonLinesToFile(tmp / "results.jsonl"), PipelineOptions(batch))
+def measure(source: Source, predictor: Predictor, batch: int, tmp: Path, dead_line: bool = False) -> dict:
+    """One pipeline run; the summary plus each stage's busy fraction (time working / wall time).
+    `dead_line`: also the MQTT and webhook sinks, aimed at a broker and an endpoint that do not answer
+    (everything goes to their spools), to show that they cost inference nothing."""
+    sink = JsonLinesToFile(tmp / "results.jsonl")
+    if dead_line:
+        sink = Outputs([JsonLines(tmp / "results.jsonl"), *dead_line_sinks(predictor, tmp).values()], None)
+    pipeline = Pipeline(source, predictor, sink, PipelineOptions(batch))
     summary = pipeline.run()
     lat, frames, elapsed = summary["latency_ms"], summary["frames"], summary["elapsed_s"]
     calls = {"read": frames, "preprocess": frames, "infer": frames / summary["mean_batch"], "output": frames}
     busy = {s: round(lat[s]["mean"] * 1e-3 * calls[s] / elapsed, 2) for s in STAGES}
     return {**summary, "busy": busy, "rss_mb_after": rss_mb()}
+
+
+def dead_line_sinks(predictor: Predictor, tmp: Path) -> dict:
+    """MQTT and webhook sinks to a port nothing listens on, spooling into a fresh folder under `tmp`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free now, and closed: connections are refused
+    options = LineOptions(mqtt=f"mqtt://127.0.0.1:{port}/bench", webhook=f"http://127.0.0.1:{port}/hook", drain_s=0)
+    identity = Identity.of(predictor.backend, "bench", predictor.threshold)
+    return open_line_sinks(options, identity, Path(tempfile.mkdtemp(dir=tmp)), lambda _message: None)
 
 
 def soak(video: Path, predictor: Predictor, loops: int, tmp: Path) -> dict:
@@ -214,6 +234,8 @@ def markdown(report: dict) -> str:
         "live: paced at the camera rate with the latest-frame policy (the 30 fps / p99 < 100 ms target).",
         "Rows without 'ort spinning' are what `padim-edge run` does (onnxruntime's idle threads do not spin).",
         "Video decoding runs in FFmpeg's own threads, so `read` shows only the wait for a decoded frame.",
+        "'dead MQTT + webhook': the live run again with both sinks aimed at a port nothing listens on (every",
+        "result goes to their disk spools), beside the same run without them.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -243,6 +265,10 @@ def main() -> None:
             runs[f"live {args.camera_fps:g} fps, batch 1{tag}"] = measure(
                 PacedCamera(video, args.camera_fps), predictor, 1, tmp
             )
+            if not spinning:  # the same run with MQTT and webhook sinks whose receivers are down
+                runs[f"live {args.camera_fps:g} fps, batch 1, dead MQTT + webhook"] = measure(
+                    PacedCamera(video, args.camera_fps), predictor, 1, tmp, dead_line=True
+                )
             if not spinning and args.soak_loops:
                 memory = soak(video, predictor, args.soak_loops, tmp)
             config = predictor.backend.info.config
