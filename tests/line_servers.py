@@ -126,8 +126,9 @@ def dedup(payloads: list[dict]) -> list[dict]:
 
 
 class FlakyWebhook:
-    """An HTTP endpoint that answers 500 to the first `failures` POSTs, then stalls one for `stall_s`
-    (longer than the client's timeout), then answers 200 and keeps every body it acknowledged."""
+    """An HTTP endpoint that answers 500 to the first `failures` POSTs; then takes one in but answers it
+    only after `stall_s` (longer than the client's timeout: the client sends it again, a duplicate); then
+    answers 200. `accepted` keeps every body taken in."""
 
     def __init__(self, failures: int, stall_s: float) -> None:
         self.failures, self.stall_s = failures, stall_s
@@ -166,16 +167,18 @@ class _WebhookHandler(BaseHTTPRequestHandler):
             hook.headers.append(dict(self.headers))
         if n <= hook.failures:
             status = 500
-        elif n == hook.failures + 1 and hook.stall_s:
-            time.sleep(hook.stall_s)  # the client gives up first; what it sent is not acknowledged
-            return
         else:
             status = 200
             with hook.lock:
                 hook.accepted.append(body)
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+            if n == hook.failures + 1:
+                time.sleep(hook.stall_s)  # the client has given up by now
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:  # the client went away
+            return
 
 
 class ModbusServer:

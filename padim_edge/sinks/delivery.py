@@ -1,8 +1,9 @@
 """Delivery shared by the store-and-forward sinks (MQTT, webhook): the output thread hands each record to
-a bounded in-memory queue and returns; the sink's own thread appends it to the disk spool, then sends what
-the spool holds, in order, at most `rate` records per second, and commits the spool's offset after the
-receiver acknowledged. A failed send is retried with exponential backoff from the first unacknowledged
-record, so delivery is at least once and in order; a dead receiver only makes the spool grow."""
+a bounded in-memory queue and returns; the sink's spooling thread appends it to the disk spool at once;
+its sending thread sends what the spool holds, in order, at most `rate` records per second, and commits
+the spool's offset after the receiver acknowledged. A failed send is retried with exponential backoff from
+the first unacknowledged record, so delivery is at least once and in order; a dead or slow receiver only
+makes the spool grow, and a send that hangs never keeps results out of the spool."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from padim_edge.runtime.backoff import Backoff
 from padim_edge.sinks.spool import Spool
 
 QUEUE_SIZE = 4096  # records between the output thread and the spool (minutes of frames; see offer())
-IDLE_S = 0.5  # the thread wakes at least this often for the transport's periodic work
+IDLE_S = 0.5  # the threads wake at least this often (the transport's periodic work, the spool's fsync)
 
 
 class Transport(Protocol):
@@ -58,7 +59,7 @@ class TokenBucket:
 
 
 class Delivery:
-    """A transport behind a queue, a thread, a rate limit, retries with backoff and a disk spool.
+    """A transport behind a queue, a disk spool, a rate limit and retries with backoff; two threads.
 
     `sent`: records acknowledged; `failed`: send attempts that failed; `queue_dropped`: records the
     in-memory queue had to drop (only when the spool's disk stalls for QUEUE_SIZE frames)."""
@@ -77,14 +78,21 @@ class Delivery:
         self._backoff = Backoff(first_s=0.5, max_s=8.0)
         self._queue: deque[bytes] = deque()
         self._cond = threading.Condition()
-        self._closing = False
+        self._closing = False  # set by close(): the spooling thread spools what is queued and ends
+        self._spooled = threading.Condition()  # the sending thread waits on it for new records
+        self._all_spooled = False
         self._deadline = 0.0
         self.sent = self.failed = self.queue_dropped = 0
         self._outage = False
         if spool.pending:
             self._log(f"{transport.name}: {spool.pending} results left in {spool.folder} by an earlier run: sending")
-        self._thread = threading.Thread(target=self._run, name=f"sink-{transport.name}", daemon=True)
-        self._thread.start()
+        name = f"sink-{transport.name}"
+        self._threads = [
+            threading.Thread(target=self._spool_records, name=f"{name}-spool", daemon=True),
+            threading.Thread(target=self._send_records, name=f"{name}-send", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def offer(self, record: bytes) -> None:
         """Queue a record; never blocks. Past QUEUE_SIZE waiting records the oldest is dropped and counted."""
@@ -100,7 +108,8 @@ class Delivery:
         with self._cond:
             self._closing, self._deadline = True, time.monotonic() + self.drain_s
             self._cond.notify()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         left = self.spool.pending
         try:
             self.transport.close()
@@ -123,16 +132,29 @@ class Delivery:
             "spool_bytes": spool["bytes"],
         }
 
-    # --- the delivery thread ------------------------------------------------------------------------------------
+    # --- the threads -----------------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _spool_records(self) -> None:
+        """Queue -> spool, as soon as records come; fsync at the spool's interval; ends after close()."""
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closing, timeout=self._sleep_s())
+                self._cond.wait_for(lambda: self._queue or self._closing, timeout=IDLE_S)
                 records, closing = list(self._queue), self._closing
                 self._queue.clear()
             self.spool.append(records)
             self.spool.sync_if_due()
+            with self._spooled:
+                self._all_spooled = closing
+                self._spooled.notify()
+            if closing:
+                return
+
+    def _send_records(self) -> None:
+        """Spool -> receiver, in order; after close(), until the spool is empty or the drain time is up."""
+        while True:
+            with self._spooled:
+                self._spooled.wait(timeout=self._sleep_s())
+                closing = self._all_spooled
             if closing and (not self.spool.pending or time.monotonic() >= self._deadline):
                 return
             self.transport.idle()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ class Segment:
 
 
 class Spool:
-    """One sink's spool in `folder`; every method is called from that sink's delivery thread (or before
-    it starts), so there is no lock."""
+    """One sink's spool in `folder`. The sink's spooling thread appends while its sending thread reads and
+    commits: every public method holds the spool's lock. Read positions are remembered as byte offsets, so
+    a read does not rescan its segment."""
 
     def __init__(
         self,
@@ -69,6 +71,11 @@ class Spool:
         self.committed = self._read_acked()
         self._drop_acked()
         self.cursor = self.committed  # next record to read; rewinds to `committed` after a failed send
+        # (sequence number, segment's first, byte offset) of the cursor and of the committed record, when known
+        self._cursor_at: tuple[int, int, int] | None = None
+        self._committed_at: tuple[int, int, int] | None = None
+        self._read_at: dict[int, tuple[int, int]] = {}  # positions of the last read's records and its end
+        self._lock = threading.RLock()
         self._fd: int | None = None
         self._last_sync = time.monotonic()
         self._dirty = False
@@ -117,6 +124,10 @@ class Spool:
         """Append records (no newline inside) with one write; drop the oldest segments past the cap."""
         if not records:
             return
+        with self._lock:
+            self._append(records)
+
+    def _append(self, records: list[bytes]) -> None:
         if not self.segments or self.segments[-1].size >= self.segment_bytes:
             self._new_segment()
         data = b"".join(r + b"\n" for r in records)
@@ -159,32 +170,55 @@ class Spool:
 
     def read(self, limit: int) -> list[tuple[int, bytes]]:
         """Up to `limit` records from the cursor on, as (sequence number, record); advances the cursor."""
-        out: list[tuple[int, bytes]] = []
-        for segment in self.segments:
-            if len(out) >= limit or segment.end <= self.cursor:
-                continue
-            with open(segment.path, "rb") as f:
-                for seq, line in enumerate(f, segment.first):
-                    if seq < self.cursor:
-                        continue
-                    if len(out) >= limit or seq >= segment.end:
-                        break
-                    out.append((seq, line.rstrip(b"\n")))
-        if out:
-            self.cursor = out[-1][0] + 1
-        return out
+        with self._lock:
+            out: list[tuple[int, bytes]] = []
+            seq, self._read_at = self.cursor, {}
+            for segment in self.segments:
+                if len(out) >= limit:
+                    break
+                if segment.end <= seq:
+                    continue
+                offset = self._offset(segment, seq)
+                with open(segment.path, "rb") as f:
+                    f.seek(offset)
+                    while seq < segment.end and len(out) < limit:
+                        line = f.readline()
+                        self._read_at[seq] = (segment.first, offset)
+                        out.append((seq, line.rstrip(b"\n")))
+                        seq, offset = seq + 1, offset + len(line)
+                self._read_at[seq] = (segment.first, offset)
+                self._cursor_at = (seq, segment.first, offset)
+            self.cursor = seq
+            return out
+
+    def _offset(self, segment: Segment, seq: int) -> int:
+        """The byte offset of record `seq` in `segment`: known, or found by counting lines."""
+        if seq <= segment.first:
+            return 0
+        for known in (self._cursor_at, self._committed_at):
+            if known is not None and known[:2] == (seq, segment.first):
+                return known[2]
+        offset = 0
+        with open(segment.path, "rb") as f:
+            for _ in range(seq - segment.first):
+                offset += len(f.readline())
+        return offset
 
     def rewind(self) -> None:
         """Read again from the first unacknowledged record (after a failed send)."""
-        self.cursor = self.committed
+        with self._lock:
+            self.cursor = self.committed
 
     def commit(self, next_seq: int) -> None:
         """The receiver acknowledged every record before `next_seq`: remember it, drop finished segments."""
-        if next_seq <= self.committed:
-            return
-        self.committed = next_seq
-        self._write_acked()
-        self._drop_acked()
+        with self._lock:
+            if next_seq <= self.committed:
+                return
+            self.committed = next_seq
+            if next_seq in self._read_at:
+                self._committed_at = (next_seq, *self._read_at[next_seq])
+            self._write_acked()
+            self._drop_acked()
 
     def _write_acked(self) -> None:
         tmp = self.folder / f".{ACKED}.tmp"
@@ -200,26 +234,31 @@ class Spool:
     # --- durability ---------------------------------------------------------------------------------------------
 
     def sync_if_due(self) -> None:
-        if self._dirty and time.monotonic() - self._last_sync >= self.fsync_s:
-            self.sync()
+        with self._lock:
+            if self._dirty and time.monotonic() - self._last_sync >= self.fsync_s:
+                self.sync()
 
     def sync(self) -> None:
         """fsync the active segment and the folder (new segments, the renamed offset)."""
-        if self._fd is not None:
-            os.fsync(self._fd)
-        fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._last_sync, self._dirty = time.monotonic(), False
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+            fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._last_sync, self._dirty = time.monotonic(), False
 
     def close(self) -> None:
-        self.sync()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        os.close(self._lock_fd)
+        with self._lock:
+            self.sync()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            os.close(self._lock_fd)
 
     def stats(self) -> dict:
-        return {"pending": self.pending, "bytes": self.size_bytes, "dropped": self.dropped}
+        """Records waiting, bytes on disk, records dropped at the cap: for the summary and metrics."""
+        with self._lock:
+            return {"pending": self.pending, "bytes": self.size_bytes, "dropped": self.dropped}
