@@ -38,7 +38,6 @@ from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
 from padim_edge.sinks.base import Outputs
 from padim_edge.sinks.line import LineOptions, open_line_sinks
-from padim_edge.sinks.payload import Identity
 from padim_edge.sinks.text import JsonLines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,9 +147,14 @@ def dead_line_sinks(predictor: Predictor, tmp: Path) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # free now, and closed: connections are refused
-    options = LineOptions(mqtt=f"mqtt://127.0.0.1:{port}/bench", webhook=f"http://127.0.0.1:{port}/hook", drain_s=0)
-    identity = Identity.of(predictor.backend, "bench", predictor.threshold)
-    return open_line_sinks(options, identity, Path(tempfile.mkdtemp(dir=tmp)), lambda _message: None)
+    options = LineOptions(
+        camera="bench",
+        mqtt=f"mqtt://127.0.0.1:{port}/bench",
+        webhook=f"http://127.0.0.1:{port}/hook",
+        spool=Path(tempfile.mkdtemp(dir=tmp)),
+        drain_s=0,
+    )
+    return open_line_sinks(options, predictor.backend, predictor.threshold, None, lambda _message: None)
 
 
 def soak(video: Path, predictor: Predictor, loops: int, tmp: Path) -> dict:

@@ -37,8 +37,9 @@ class Broker:
     """An MQTT broker in its own process on 127.0.0.1. Mosquitto keeps its sessions on disk after every
     change, so a subscriber's session and queued QoS 1 messages survive `kill -9` and a restart."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder, self.port = folder, port or free_port()
+    def __init__(self, folder: Path, port: int | None = None, users: dict[str, str] | None = None) -> None:
+        """`users`: name -> password, and no anonymous access (Mosquitto only)."""
+        self.folder, self.port, self.users = folder, port or free_port(), users or {}
         self.folder.mkdir(parents=True, exist_ok=True)
         self.kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
         self.process: subprocess.Popen | None = None
@@ -46,8 +47,16 @@ class Broker:
     def start(self) -> Broker:
         if self.kind == "mosquitto":
             conf = self.folder / "mosquitto.conf"
+            access = "allow_anonymous true\n"
+            if self.users:
+                passwords = self.folder / "passwords"
+                for name, password in self.users.items():
+                    create = [] if passwords.exists() else ["-c"]
+                    subprocess.run(["mosquitto_passwd", "-b", *create, str(passwords), name, password], check=True)
+                passwords.chmod(0o600)
+                access = f"allow_anonymous false\npassword_file {passwords}\n"
             conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                f"listener {self.port} 127.0.0.1\n{access}persistence true\n"
                 f"persistence_location {self.folder}/\nautosave_interval 1\nautosave_on_changes true\n"
             )
             command = ["mosquitto", "-c", str(conf)]
@@ -76,12 +85,14 @@ class Broker:
 class Subscriber:
     """A paho client with a persistent session (QoS 1) on PREFIX/#; keeps every message it receives."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, port: int, topic: str, user: tuple[str, str] | None = None) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}", clean_session=False)
+        if user:
+            self.client.username_pw_set(*user)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_message = self._message
         self.client.reconnect_delay_set(1, 1)

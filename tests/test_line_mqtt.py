@@ -151,3 +151,42 @@ def test_dead_broker_only_warns_and_the_local_file_is_whole(
     assert [{k: v for k, v in line.items() if k != "latency_ms"} for line in lines(sinked)] == strip
     mqtt = json.loads((tmp_path / "summary.json").read_text())["line"]["mqtt"]
     assert mqtt["sent"] == 0 and mqtt["spooled"] == len(strip) and mqtt["dropped"] == 0
+
+
+def test_status_summary_overlays_and_a_password_from_the_environment(
+    cells_model: Path, cell_frames: list[Path], median_threshold: float, tmp_path: Path
+) -> None:
+    broker = Broker(tmp_path / "broker", users={"inspector": "pw-1", "reader": "pw-2"})
+    if broker.kind != "mosquitto":
+        pytest.skip("needs Eclipse Mosquitto (its password file); the amqtt fallback runs the other MQTT tests")
+    broker.start()
+    subscriber = Subscriber(broker.port, "line/#", user=("reader", "pw-2"))
+    results = tmp_path / "results.jsonl"
+    command = cli_command(
+        "run", "--model", cells_model, "--source", f"{cell_frames[0].parent.parent}/*/*.png", "--results", results,
+        "--mqtt", f"mqtt://inspector@127.0.0.1:{broker.port}/line", "--camera", "cam-d", "--mqtt-overlays",
+        "--threshold", median_threshold,
+    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, env=cli_env(PADIM_EDGE_MQTT_PASSWORD="pw-1"), capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        local = lines(results)
+        received = subscriber.wait_results(len(local), timeout=30)
+        time.sleep(0.5)  # the overlays (QoS 0) and the last status
+        status = [json.loads(p) for p in subscriber.on("/status")]
+        summary = [json.loads(p) for p in subscriber.on("/summary")]
+        overlays = [t for t, _, _ in subscriber.messages if "/overlay/" in t]
+    finally:
+        subscriber.close()
+        broker.close()
+    assert "pw-1" not in " ".join(map(str, command))
+    assert [p["result"] for p in dedup(received)] == local
+    ng = [line for line in local if line["verdict"] == "NG"]
+    assert ng and 1 <= len(overlays) <= len(ng)  # best effort, the newest first when they come fast
+    assert status[0]["state"] == "online" and status[0]["threshold"] == pytest.approx(median_threshold)
+    assert status[-1]["state"] == "offline"
+    assert (
+        summary[-1]["ng"] == len(ng) and summary[-1]["ok"] == len(local) - len(ng) and summary[-1]["sent"] == len(local)
+    )

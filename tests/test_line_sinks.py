@@ -128,15 +128,15 @@ def test_opcua_server_serves_the_latest_result_and_counters(
     assert values["Model.Name"] == "cells" and len(values["Model.Digest"]) == 64
 
 
-def test_modbus_coil_pulses_on_ng_and_resets(cells_model: Path, cell_frames: list[Path], tmp_path: Path, capfd) -> None:
+def test_modbus_coil_pulses_on_ng_and_resets(
+    cells_model: Path, cell_frames: list[Path], median_threshold: float, tmp_path: Path, capfd
+) -> None:
     folder = cell_frames[0].parent.parent
-    scored = run_cli(capfd, "predict", "--model", cells_model, "--json", folder / "good", folder / "defect")
-    median = sorted(json.loads(line)["score"] for line in scored.out.splitlines())[len(cell_frames) // 2]
     server, results = ModbusServer(), tmp_path / "results.jsonl"
     try:
         outcome = run_cli(
             capfd, "run", "--model", cells_model, "--source", f"{folder}/*/*.png", "--results", results,
-            "--threshold", median,
+            "--threshold", median_threshold,
             "--modbus-coil", f"127.0.0.1:{server.port}:9", "--modbus-pulse-ms", 50,
             "--summary-json", tmp_path / "summary.json",
         )  # fmt: skip
@@ -151,6 +151,23 @@ def test_modbus_coil_pulses_on_ng_and_resets(cells_model: Path, cell_frames: lis
     assert values == [True, False] * (len(values) // 2)  # set, then reset, each pulse
     assert all(b[0] - a[0] >= 0.045 for a, b in zip(writes[::2], writes[1::2]))  # held for the pulse
     assert stats["pulses"] == len(values) // 2 and stats["missed"] == 0
+
+
+def test_predict_sends_each_result_to_the_webhook(
+    cells_model: Path, cell_frames: list[Path], tmp_path: Path, capfd
+) -> None:
+    hook = FlakyWebhook(failures=0, stall_s=0)
+    try:
+        outcome = run_cli(
+            capfd, "predict", "--model", cells_model, "--json", *cell_frames[:6], "--webhook", hook.url,
+            "--camera", "bench-2", "--spool", tmp_path / "spool",
+        )  # fmt: skip
+        received = hook.payloads()
+    finally:
+        hook.close()
+    assert outcome.code == 0, outcome.err
+    assert [p["result"] for p in received] == [json.loads(line) for line in outcome.out.splitlines()]
+    assert {p["camera"] for p in received} == {"bench-2"}
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,6 @@ def run(
     from padim_edge.runtime.status_line import StatusLine
     from padim_edge.runtime.stream_policy import RetryPolicy
     from padim_edge.sinks.line import LineOptions, open_line_sinks
-    from padim_edge.sinks.payload import Identity
     from padim_edge.sinks.png_files import RejectSaver
     from padim_edge.sinks.text import JsonLines
     from padim_edge.sinks.video import OverlayVideo
@@ -116,9 +115,12 @@ def run(
     if (model is None) == (server is None):
         raise UserError("give either --model or --server")
     line_options = LineOptions(
-        camera, mqtt, mqtt_ca, mqtt_cert, mqtt_key, mqtt_password_file, mqtt_overlays, mqtt_rate, mqtt_summary_s,
-        webhook, webhook_headers, webhook_batch, webhook_timeout_s, webhook_rate, opcua, modbus_coil,
-        modbus_pulse_ms, modbus_device, spool, spool_max_mb, spool_fsync_s, sink_drain_s,
+        camera=camera, mqtt=mqtt, mqtt_ca=mqtt_ca, mqtt_cert=mqtt_cert, mqtt_key=mqtt_key,
+        mqtt_password_file=mqtt_password_file, mqtt_overlays=mqtt_overlays, mqtt_rate=mqtt_rate,
+        mqtt_summary_s=mqtt_summary_s, webhook=webhook, webhook_headers=webhook_headers, webhook_batch=webhook_batch,
+        webhook_timeout_s=webhook_timeout_s, webhook_rate=webhook_rate, opcua=opcua, modbus_coil=modbus_coil,
+        modbus_pulse_ms=modbus_pulse_ms, modbus_device=modbus_device, spool=spool, spool_max_mb=spool_max_mb,
+        spool_fsync_s=spool_fsync_s, drain_s=sink_drain_s,
     )  # fmt: skip
     line_options.check()
     status = StatusLine()
@@ -139,12 +141,8 @@ def run(
                 sinks.append(RejectSaver(save_ng))
             if overlay_video:
                 sinks.append(OverlayVideo(overlay_video, stream.fps))
-            line_sinks = {}
-            if line_options.any:
-                identity = Identity.of(backend, camera, predictor.threshold)
-                spool_root = line_options.spool_root(results)
-                line_sinks = open_line_sinks(line_options, identity, spool_root, status.log)
-                sinks.extend(line_sinks.values())
+            line_sinks = open_line_sinks(line_options, backend, predictor.threshold, results, status.log)
+            sinks.extend(line_sinks.values())
             summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
             summary["line"] = {name: sink.stats() for name, sink in line_sinks.items()}
         finally:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from padim_edge.errors import UserError
+from padim_edge.runtime.backends.base import Backend
 from padim_edge.sinks.payload import Identity, check_camera
 
 MB = 1 << 20
@@ -45,12 +46,8 @@ class LineOptions:
         return any((self.mqtt, self.webhook, self.opcua, self.modbus_coil))
 
     def check(self) -> None:
-        """Every flag, parsed and checked, so that a mistake is one `error:` line before the first frame."""
-        from padim_edge.sinks.modbus_coil import parse_coil
-        from padim_edge.sinks.mqtt import parse_mqtt
-        from padim_edge.sinks.opcua import parse_opcua
-        from padim_edge.sinks.webhook import parse_webhook
-
+        """Every flag, parsed and checked, so that a mistake is one `error:` line before the first frame.
+        Each sink's module (and its client library) is imported only when that sink is asked for."""
         check_camera(self.camera)
         for flag, value, low in (
             ("--mqtt-rate", self.mqtt_rate, 0.0),
@@ -63,16 +60,24 @@ class LineOptions:
             if not value >= low:
                 raise UserError(f"{flag} {value:g}: expected a number >= {low:g}")
         if self.mqtt:
+            from padim_edge.sinks.mqtt import parse_mqtt
+
             parse_mqtt(self.mqtt, self.mqtt_ca, self.mqtt_cert, self.mqtt_key, self.mqtt_password_file)
         elif any((self.mqtt_ca, self.mqtt_cert, self.mqtt_key, self.mqtt_password_file, self.mqtt_overlays)):
             raise UserError("--mqtt-ca, --mqtt-cert, --mqtt-key, --mqtt-password-file and --mqtt-overlays need --mqtt")
         if self.webhook:
+            from padim_edge.sinks.webhook import parse_webhook
+
             parse_webhook(self.webhook, self.webhook_headers, self.webhook_batch, self.webhook_timeout_s)
         elif self.webhook_headers:
             raise UserError("--webhook-headers needs --webhook")
         if self.opcua:
+            from padim_edge.sinks.opcua import parse_opcua
+
             parse_opcua(self.opcua)
         if self.modbus_coil:
+            from padim_edge.sinks.modbus_coil import parse_coil
+
             parse_coil(self.modbus_coil, self.modbus_pulse_ms, self.modbus_device)
 
     def spool_root(self, results: Path | None) -> Path:
@@ -85,12 +90,21 @@ class LineOptions:
 
 
 def open_line_sinks(
-    options: LineOptions, identity: Identity, spool_root: Path, log: Callable[[str], None]
+    options: LineOptions,
+    backend: Backend,
+    threshold: float | None,
+    results: Path | None,
+    log: Callable[[str], None],
 ) -> dict[str, object]:
-    """Open every requested sink (each network client on its own thread); a sink that fails to open closes
-    the ones already opened. Each store-and-forward sink has its own spool, `<spool_root>/<kind>-<camera>`.
+    """Open every requested sink (each network client on its own threads); a sink that fails to open closes
+    the ones already opened. Each store-and-forward sink has its own spool, `<spool root>/<kind>-<camera>`.
     Keyed by kind (mqtt, webhook, opcua, modbus); each has `stats()` for the summary and metrics."""
     from padim_edge.sinks.spool import Spool
+
+    if not options.any:
+        return {}
+    identity = Identity.of(backend, options.camera, threshold)
+    spool_root = options.spool_root(results)
 
     def spool(kind: str) -> Spool:
         folder = spool_root / f"{kind}-{identity.camera}"

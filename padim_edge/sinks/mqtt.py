@@ -228,7 +228,15 @@ class MqttSink:
         self.delivery = Delivery(self.transport, spool, rate, drain_s, log)
 
     def _summary(self) -> dict:
-        return {**self.counts.snapshot(), **self.delivery.stats()}
+        """Verdict counts, and this sink's delivery (its counters renamed apart from the verdicts')."""
+        delivery = self.delivery.stats()
+        return {
+            **self.counts.snapshot(),
+            "sent": delivery["sent"],
+            "spooled": delivery["spooled"],
+            "spool_dropped": delivery["dropped"],
+            "failed_sends": delivery["failed"],
+        }
 
     def wants_overlay(self, result: FrameResult) -> bool:
         return self.needs_images and result.scored and result.verdict == NG

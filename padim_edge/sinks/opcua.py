@@ -29,6 +29,41 @@ NAMESPACE = "urn:padim-edge"
 START_TIMEOUT_S = 30.0
 RESULT_STATE = {OK: 1, NG: 2}  # 0: no verdict (no threshold); -1: the frame could not be scored
 
+_V = ua.VariantType
+#: Every variable and its OPC UA type, by browse path below Objects/PadimEdge/<camera>.
+TYPES = {
+    "Result.ResultId": _V.String,
+    "Result.IsPartial": _V.Boolean,
+    "Result.ResultState": _V.Int32,
+    "Result.CreationTime": _V.DateTime,
+    "Result.ProcessingTimes.StartTime": _V.DateTime,
+    "Result.ProcessingTimes.EndTime": _V.DateTime,
+    "Result.ProcessingTimes.AcquisitionDuration": _V.Double,
+    "Result.ProcessingTimes.ProcessingDuration": _V.Double,
+    "Result.ResultContent.Verdict": _V.String,
+    "Result.ResultContent.Score": _V.Double,
+    "Result.ResultContent.NormalizedScore": _V.Double,
+    "Result.ResultContent.FrameIndex": _V.Int64,
+    "Counters.OkCount": _V.UInt64,
+    "Counters.NgCount": _V.UInt64,
+    "Counters.FailedCount": _V.UInt64,
+    "Counters.DroppedCount": _V.UInt64,
+    "Model.Name": _V.String,
+    "Model.Digest": _V.String,
+    "Model.Threshold": _V.Double,
+    "Model.RunId": _V.String,
+}
+_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)  # OPC UA's DateTime zero: no result yet
+DEFAULTS = {
+    _V.String: "",
+    _V.Boolean: False,
+    _V.Int32: 0,
+    _V.Int64: -1,
+    _V.UInt64: 0,
+    _V.Double: math.nan,
+    _V.DateTime: _EPOCH,
+}
+
 
 def parse_opcua(url: str) -> tuple[str, int]:
     """`--opcua opc.tcp://HOST:PORT` (the address to listen on): (host, port)."""
@@ -178,38 +213,3 @@ class OpcUaSink:
             value = initial.get(name, DEFAULTS[TYPES[name]])
             nodes[name] = await parent.add_variable(f"ns={ns};s={node_id}", leaf, value, TYPES[name])
         return nodes
-
-
-_V = ua.VariantType
-TYPES = {
-    "Result.ResultId": _V.String,
-    "Result.IsPartial": _V.Boolean,
-    "Result.ResultState": _V.Int32,
-    "Result.CreationTime": _V.DateTime,
-    "Result.ProcessingTimes.StartTime": _V.DateTime,
-    "Result.ProcessingTimes.EndTime": _V.DateTime,
-    "Result.ProcessingTimes.AcquisitionDuration": _V.Double,
-    "Result.ProcessingTimes.ProcessingDuration": _V.Double,
-    "Result.ResultContent.Verdict": _V.String,
-    "Result.ResultContent.Score": _V.Double,
-    "Result.ResultContent.NormalizedScore": _V.Double,
-    "Result.ResultContent.FrameIndex": _V.Int64,
-    "Counters.OkCount": _V.UInt64,
-    "Counters.NgCount": _V.UInt64,
-    "Counters.FailedCount": _V.UInt64,
-    "Counters.DroppedCount": _V.UInt64,
-    "Model.Name": _V.String,
-    "Model.Digest": _V.String,
-    "Model.Threshold": _V.Double,
-    "Model.RunId": _V.String,
-}
-_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)  # OPC UA's DateTime zero: no result yet
-DEFAULTS = {
-    _V.String: "",
-    _V.Boolean: False,
-    _V.Int32: 0,
-    _V.Int64: -1,
-    _V.UInt64: 0,
-    _V.Double: math.nan,
-    _V.DateTime: _EPOCH,
-}
