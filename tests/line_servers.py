@@ -5,6 +5,7 @@ and a Modbus TCP server that records each coil write."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import shutil
 import signal
@@ -55,8 +56,8 @@ class Broker:
                     subprocess.run(["mosquitto_passwd", "-b", *create, str(passwords), name, password], check=True)
                 passwords.chmod(0o600)
                 access = f"allow_anonymous false\npassword_file {passwords}\n"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\n{access}persistence true\n"
+            conf.write_text(  # `user`: as root, Mosquitto would switch to its own user, who cannot read tmp_path
+                f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\n{access}persistence true\n"
                 f"persistence_location {self.folder}/\nautosave_interval 1\nautosave_on_changes true\n"
             )
             command = ["mosquitto", "-c", str(conf)]
