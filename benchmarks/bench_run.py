@@ -223,6 +223,7 @@ def markdown(report: dict) -> str:
             f"| {name} | {r['fps']:.1f} | {e2e['p50']:.1f} / {e2e['p99']:.1f} | {r['dropped']} | {r['mean_batch']} "
             f"| {stages} | {busy} | {r['rss_mb_after']} |"
         )
+    lines += sinks_cost(report["runs"])
     soak_result = report["memory_soak"]
     if soak_result:
         lines += [
@@ -242,6 +243,24 @@ def markdown(report: dict) -> str:
         "result goes to their disk spools), beside the same run without them.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def sinks_cost(runs: dict) -> list[str]:
+    """The live run with dead MQTT and webhook sinks against the same run without them (issue 21's target:
+    capture-to-verdict p50 and p99 within 5 %)."""
+    on = next((r for name, r in runs.items() if name.endswith("dead MQTT + webhook")), None)
+    off = next((r for name, r in runs.items() if name.startswith("live") and name.endswith("batch 1")), None)
+    if on is None or off is None:
+        return []
+    a, b = off["latency_ms"]["capture_to_verdict"], on["latency_ms"]["capture_to_verdict"]
+    ratios = {q: b[q] / a[q] for q in ("p50", "p99")}
+    met = "met" if max(ratios.values()) <= 1.05 else "not met"
+    return [
+        "",
+        f"Sinks on a dead broker and webhook, live run: capture to verdict p50 {b['p50']:.1f} ms (without them "
+        f"{a['p50']:.1f}, x{ratios['p50']:.2f}), p99 {b['p99']:.1f} ms (without {a['p99']:.1f}, x{ratios['p99']:.2f}); "
+        f"target within 5 %: {met}.",
+    ]
 
 
 def main() -> None:
