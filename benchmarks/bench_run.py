@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import sys
 import tempfile
 import threading
@@ -39,6 +40,8 @@ from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
 from padim_edge.runtime.sources import Frame, Source, VideoFile
 from padim_edge.sinks.base import Outputs
+from padim_edge.sinks.line import LineOptions, open_line_sinks
+from padim_edge.sinks.text import JsonLines
 from tests.browsers import chromium_missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,11 +162,17 @@ def write_video(path: Path, frames: int, fps: float) -> None:
     writer.release()
 
 
-def measure(source: Source, predictor: Predictor, batch: int, tmp: Path, browsers: int = 0) -> dict:
-    """One pipeline run (with the live page open in `browsers` headless Chromium windows, if any); the
-    summary plus each stage's busy fraction (time working / wall time)."""
+def measure(
+    source: Source, predictor: Predictor, batch: int, tmp: Path, browsers: int = 0, dead_line: bool = False
+) -> dict:
+    """One pipeline run; the summary plus each stage's busy fraction (time working / wall time).
+    `browsers`: with the live page open in that many headless Chromium windows. `dead_line`: also the MQTT
+    and webhook sinks, aimed at a broker and an endpoint that do not answer (everything goes to their
+    spools), to show that they cost inference nothing."""
     lines = JsonLinesToFile(tmp / "results.jsonl")
     sink = WithPage(lines, predictor, browsers) if browsers else lines
+    if dead_line:
+        sink = Outputs([JsonLines(tmp / "results.jsonl"), *dead_line_sinks(predictor, tmp).values()], None)
     pipeline = Pipeline(source, predictor, sink, PipelineOptions(batch, keep_images=bool(browsers)))
     if browsers:
         sink.view.attach(pipeline)
@@ -172,6 +181,21 @@ def measure(source: Source, predictor: Predictor, batch: int, tmp: Path, browser
     calls = {"read": frames, "preprocess": frames, "infer": frames / summary["mean_batch"], "output": frames}
     busy = {s: round(lat[s]["mean"] * 1e-3 * calls[s] / elapsed, 2) for s in STAGES}
     return {**summary, "busy": busy, "rss_mb_after": rss_mb()}
+
+
+def dead_line_sinks(predictor: Predictor, tmp: Path) -> dict:
+    """MQTT and webhook sinks to a port nothing listens on, spooling into a fresh folder under `tmp`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free now, and closed: connections are refused
+    options = LineOptions(
+        camera="bench",
+        mqtt=f"mqtt://127.0.0.1:{port}/bench",
+        webhook=f"http://127.0.0.1:{port}/hook",
+        spool=Path(tempfile.mkdtemp(dir=tmp)),
+        drain_s=0,
+    )
+    return open_line_sinks(options, predictor.backend, predictor.threshold, None, lambda _message: None)
 
 
 def soak(video: Path, predictor: Predictor, loops: int, tmp: Path) -> dict:
@@ -240,6 +264,7 @@ def markdown(report: dict) -> str:
             f"| {name} | {r['fps']:.1f} | {e2e['p50']:.1f} / {e2e['p99']:.1f} | {r['dropped']} | {r['mean_batch']} "
             f"| {stages} | {busy} | {r['rss_mb_after']} |"
         )
+    lines += sinks_cost(report["runs"])
     soak_result = report["memory_soak"]
     if soak_result:
         lines += [
@@ -258,8 +283,28 @@ def markdown(report: dict) -> str:
         "(their rendering shares the cores; a viewer on another machine costs only the server's work)"
         + (f"; not measured: {report['page_skipped']}." if report.get("page_skipped") else "."),
         "Video decoding runs in FFmpeg's own threads, so `read` shows only the wait for a decoded frame.",
+        "'dead MQTT + webhook': the live run again with both sinks aimed at a port nothing listens on (every",
+        "result goes to their disk spools), beside the same run without them.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def sinks_cost(runs: dict) -> list[str]:
+    """The live run with dead MQTT and webhook sinks against the same run without them (issue 21's target:
+    capture-to-verdict p50 and p99 within 5 %)."""
+    on = next((r for name, r in runs.items() if name.endswith("dead MQTT + webhook")), None)
+    off = next((r for name, r in runs.items() if name.startswith("live") and name.endswith("batch 1")), None)
+    if on is None or off is None:
+        return []
+    a, b = off["latency_ms"]["capture_to_verdict"], on["latency_ms"]["capture_to_verdict"]
+    ratios = {q: b[q] / a[q] for q in ("p50", "p99")}
+    met = "met" if max(ratios.values()) <= 1.05 else "not met"
+    return [
+        "",
+        f"Sinks on a dead broker and webhook, live run: capture to verdict p50 {b['p50']:.1f} ms (without them "
+        f"{a['p50']:.1f}, x{ratios['p50']:.2f}), p99 {b['p99']:.1f} ms (without {a['p99']:.1f}, x{ratios['p99']:.2f}); "
+        f"target within 5 %: {met}.",
+    ]
 
 
 def main() -> None:
@@ -290,6 +335,10 @@ def main() -> None:
             if not spinning and not chromium_missing():
                 runs[f"live {args.camera_fps:g} fps, batch 1, page open in {BROWSERS} browsers"] = measure(
                     PacedCamera(video, args.camera_fps), predictor, 1, tmp, BROWSERS
+                )
+            if not spinning:  # the same run with MQTT and webhook sinks whose receivers are down
+                runs[f"live {args.camera_fps:g} fps, batch 1, dead MQTT + webhook"] = measure(
+                    PacedCamera(video, args.camera_fps), predictor, 1, tmp, dead_line=True
                 )
             if not spinning and args.soak_loops:
                 memory = soak(video, predictor, args.soak_loops, tmp)

@@ -71,3 +71,25 @@ def cells_model(cells_run: Path) -> Path:
 def cell_frames(cells_root: Path) -> list[Path]:
     """The cells test frames, good ones first."""
     return sorted((cells_root / "cells" / "test").glob("*/*.png"), key=lambda p: (p.parent.name != "good", p.name))
+
+
+@pytest.fixture(scope="session")
+def cell_jpegs(cell_frames: list[Path]) -> list[bytes]:
+    """The cells test frames as JPEG, good ones first: what a loopback MJPEG camera (servers.py) sends."""
+    import cv2
+
+    return [cv2.imencode(".jpg", cv2.imread(str(p)))[1].tobytes() for p in cell_frames]
+
+
+@pytest.fixture(scope="session")
+def median_threshold(cells_model: Path, cell_frames: list[Path]) -> float:
+    """The median score of the cells test frames: as a --threshold, about half of them are NG."""
+    import cv2
+    import numpy as np
+
+    from padim_edge.runtime.backends import open_backend
+    from padim_edge.runtime.predictor import Predictor
+
+    predictor = Predictor(open_backend(cells_model, spinning=False))
+    batch = np.stack([predictor.prepare(cv2.imread(str(p)))[0] for p in cell_frames])
+    return float(np.median(predictor.infer(batch)[1]))

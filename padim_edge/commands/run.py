@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from padim_edge.commands import line_options as line
 from padim_edge.commands.options import MAX_BATCH, Threads, Threshold
 from padim_edge.errors import UserError
 from padim_edge.runtime.stream_policy import MAX_RETRIES
@@ -67,6 +68,28 @@ def run(
     http_linger: Annotated[
         float, typer.Option(min=0, help="--http: keep serving this many seconds after the run ends (Ctrl-C ends it).")
     ] = 0.0,
+    camera: line.Camera = "cam0",
+    mqtt: line.Mqtt = None,
+    mqtt_ca: line.MqttCa = None,
+    mqtt_cert: line.MqttCert = None,
+    mqtt_key: line.MqttKey = None,
+    mqtt_password_file: line.MqttPasswordFile = None,
+    mqtt_overlays: line.MqttOverlays = False,
+    mqtt_rate: line.MqttRate = 0.0,
+    mqtt_summary_s: line.MqttSummary = 60.0,
+    webhook: line.Webhook = None,
+    webhook_headers: line.WebhookHeaders = None,
+    webhook_batch: line.WebhookBatch = 1,
+    webhook_timeout_s: line.WebhookTimeout = 5.0,
+    webhook_rate: line.WebhookRate = 0.0,
+    opcua: line.OpcUa = None,
+    modbus_coil: line.ModbusCoil = None,
+    modbus_pulse_ms: line.ModbusPulse = 200.0,
+    modbus_device: line.ModbusDevice = 1,
+    spool: line.Spool = None,
+    spool_max_mb: line.SpoolMax = 256.0,
+    spool_fsync_s: line.SpoolFsync = 1.0,
+    sink_drain_s: line.Drain = 5.0,
 ) -> None:
     """Score every frame of a source through a threaded pipeline; print a latency summary at the end.
 
@@ -80,6 +103,10 @@ def run(
     With --server, frames are scored on a Triton server (padim-edge serve, or Triton with a repository from
     padim-edge triton-repo). Frames that arrive while it is down are counted as missed (exit code 1), and
     scoring resumes when it is back.
+
+    Results can also go to the line (docs/integration.md): MQTT, a webhook, an OPC UA server, a Modbus coil.
+    MQTT and webhook results that cannot be delivered wait in an on-disk spool and are sent, in order, when
+    the receiver is back (or by the next run with the same spool).
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
@@ -89,6 +116,7 @@ def run(
     from padim_edge.runtime.sources import open_source
     from padim_edge.runtime.status_line import StatusLine
     from padim_edge.runtime.stream_policy import RetryPolicy
+    from padim_edge.sinks.line import LineOptions, open_line_sinks
     from padim_edge.sinks.live import LiveFeed
     from padim_edge.sinks.png_files import RejectSaver
     from padim_edge.sinks.text import JsonLines
@@ -106,6 +134,15 @@ def run(
         raise UserError("give either --model or --server")
     if http_linger and not http:
         raise UserError("--http-linger applies to the live server: give --http too")
+    line_options = LineOptions(
+        camera=camera, mqtt=mqtt, mqtt_ca=mqtt_ca, mqtt_cert=mqtt_cert, mqtt_key=mqtt_key,
+        mqtt_password_file=mqtt_password_file, mqtt_overlays=mqtt_overlays, mqtt_rate=mqtt_rate,
+        mqtt_summary_s=mqtt_summary_s, webhook=webhook, webhook_headers=webhook_headers, webhook_batch=webhook_batch,
+        webhook_timeout_s=webhook_timeout_s, webhook_rate=webhook_rate, opcua=opcua, modbus_coil=modbus_coil,
+        modbus_pulse_ms=modbus_pulse_ms, modbus_device=modbus_device, spool=spool, spool_max_mb=spool_max_mb,
+        spool_fsync_s=spool_fsync_s, drain_s=sink_drain_s,
+    )  # fmt: skip
+    line_options.check()
     status = StatusLine()
     live = LiveServer(http, http_token(), status.log) if http else None  # before the model: a port in use fails fast
     try:
@@ -126,6 +163,8 @@ def run(
                     sinks.append(RejectSaver(save_ng))
                 if overlay_video:
                     sinks.append(OverlayVideo(overlay_video, stream.fps))
+                line_sinks = open_line_sinks(line_options, backend, predictor.threshold, results, status.log)
+                sinks.extend(line_sinks.values())
                 view = None
                 if live:
                     view = live_view(predictor, model_name or (model.stem if model else ""))
@@ -135,6 +174,7 @@ def run(
                 summary = score_source(
                     stream, predictor, sinks, status, batch, max_frames, window=show, on_start=attach
                 )
+                summary["line"] = {name: sink.stats() for name, sink in line_sinks.items()}
             finally:
                 stream.close()
         finally:
@@ -184,4 +224,5 @@ def format_summary(summary: dict) -> str:
     for name, stat in s["latency_ms"].items():
         cells = ("-" if stat[k] is None else f"{stat[k]:.1f}" for k in ("p50", "p90", "p99", "max"))
         rows.append(f"{name:<20}" + "".join(f"{cell:>9}" for cell in cells))
-    return "\n".join([head, f"backend: {s['backend']}, mean batch {s['mean_batch']}", *rows])
+    line = [f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()) for name, stats in s.get("line", {}).items()]
+    return "\n".join([head, f"backend: {s['backend']}, mean batch {s['mean_batch']}", *line, *rows])
