@@ -201,3 +201,25 @@ def test_a_token_with_unsafe_characters_is_refused(cells_model: Path, video: Pat
     assert outcome.code == 2 and outcome.errors == [
         "error: PADIM_EDGE_HTTP_TOKEN: use only letters, digits and . _ ~ + / = -"
     ]
+
+
+def test_metrics_report_the_line_sinks_spool(cells_model: Path, cell_frames: list[Path], tmp_path: Path) -> None:
+    """A webhook whose receiver is down: every result waits in the spool, and /metrics says so per sink."""
+    video = write_video(tmp_path / "short.avi", cell_frames, 20)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections to it are refused
+    args = ["--model", cells_model, "--source", video, "--webhook", f"http://127.0.0.1:{port}/hook"]
+    run = LiveRun(*args, "--spool", tmp_path / "spool", "--sink-drain-s", 0)
+    try:
+        run.wait_until_ended()
+        values = metric_values(run.get("/metrics")[2].decode())
+        outcome = run.finish()
+    finally:
+        run.close()
+    assert outcome.code == 0, outcome.err
+    webhook = (("sink", "webhook"),)
+    assert values[("padim_edge_spool_pending", webhook)] == 20
+    assert values[("padim_edge_spool_bytes", webhook)] > 0
+    assert values[("padim_edge_sink_sent_total", webhook)] == 0
+    assert values[("padim_edge_sink_dropped_total", webhook)] == 0

@@ -110,6 +110,7 @@ def run(
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
+    from padim_edge.live.metrics import LineSinkMetrics
     from padim_edge.live.server import LiveServer, http_token
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.predictor import Predictor, check_threshold
@@ -170,6 +171,8 @@ def run(
                     view = live_view(predictor, model_name or (model.stem if model else ""))
                     live.show(view)
                     sinks.append(LiveFeed(view))
+                    stats = {name: sink.stats for name, sink in line_sinks.items()}
+                    view.metrics.registry.register(LineSinkMetrics(stats))
                 attach = view.attach if view else None
                 summary = score_source(
                     stream, predictor, sinks, status, batch, max_frames, window=show, on_start=attach

@@ -103,3 +103,35 @@ class _RunCounts:
             depth.add_metric([queue], items)
         yield depth
         yield GaugeMetricFamily(f"{PREFIX}_frames_per_second", "Scored frames per second, recent.", s["fps"])
+
+
+class LineSinkMetrics:
+    """Each line sink's delivery counters and its disk spool (sinks.line's `stats()`), read at scrape time.
+    `stats`: sink kind -> its stats() function. Kinds without a spool (OPC UA, the coil) report none."""
+
+    def __init__(self, stats: dict[str, Callable[[], dict]]) -> None:
+        self.stats = stats
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            "sent": CounterMetricFamily(f"{PREFIX}_sink_sent", "Results a receiver acknowledged.", labels=["sink"]),
+            "failed": CounterMetricFamily(
+                f"{PREFIX}_sink_failed", "Delivery attempts that failed (retried later).", labels=["sink"]
+            ),
+            "dropped": CounterMetricFamily(
+                f"{PREFIX}_sink_dropped", "Results dropped undelivered (the spool was full).", labels=["sink"]
+            ),
+            "spooled": GaugeMetricFamily(
+                f"{PREFIX}_spool_pending", "Results in the disk spool waiting for delivery.", labels=["sink"]
+            ),
+            "spool_bytes": GaugeMetricFamily(f"{PREFIX}_spool_bytes", "Size of the disk spool.", labels=["sink"]),
+        }
+        for sink, stats in self.stats.items():
+            figures = stats()
+            for key, family in families.items():
+                if key in figures:
+                    family.add_metric([sink], figures[key])
+        yield from families.values()
