@@ -21,18 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from benchmarks import machine
+from benchmarks.paced import PacedVideo
 from padim_edge.contract.files import atomic_write
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
@@ -51,26 +51,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 WIDTH, HEIGHT = 1280, 720
 STAGES = ("read", "preprocess", "infer", "output")
 BROWSERS = 2  # headless Chromium windows watching the live page
-
-
-class PacedCamera(Source):
-    """A live camera simulated from a video file: frame i is decoded, then released at start + i / fps."""
-
-    live = True
-
-    def __init__(self, path: Path, fps: float) -> None:
-        super().__init__()
-        self._video, self.fps, self.name = VideoFile(path), fps, f"{path.name} paced at {fps:g} fps"
-
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        start = time.perf_counter()
-        for i, frame in enumerate(self._video.frames(stop)):
-            stop.wait(max(0.0, start + i / self.fps - time.perf_counter()))
-            frame.captured, frame.timestamp = time.perf_counter(), time.time()
-            yield frame
-
-    def close(self) -> None:
-        self._video.close()
 
 
 class LoopedVideo(Source):
@@ -220,26 +200,6 @@ def rss_mb() -> float:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "?")
-    import onnxruntime
-
-    return {
-        "cpu": cpu,
-        "cores_usable": len(os.sched_getaffinity(0)),
-        "load_average_before": os.getloadavg(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "opencv": cv2.__version__,
-        "numpy": np.__version__,
-    }
-
-
-def _cpuinfo() -> list[str]:
-    path = Path("/proc/cpuinfo")
-    return path.read_text().splitlines() if path.exists() else []
-
-
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
@@ -248,8 +208,9 @@ def markdown(report: dict) -> str:
         f"Model `{report['model']}` ({report['backbone']} at {'x'.join(map(str, report['input_hw']))}), "
         f"{report['frames']} frames of "
         f"{WIDTH}x{HEIGHT} mp4v video, onnxruntime CPU, {report['threads']} intra-op threads.",
-        f"Machine: {m['cpu']}, {m['cores_usable']} usable cores, load average before {m['load_average_before']}, "
-        f"onnxruntime {m['onnxruntime']}, OpenCV {m['opencv']}.",
+        f"Machine: {machine.summary(m)}; SIMD {', '.join(m['simd']) or 'none'}; "
+        f"load average before {m['load_average']}; "
+        f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}.",
         "",
         "| run | fps | capture->verdict p50 / p99 ms | dropped | mean batch | read / preprocess / infer / output "
         "p50 ms | busy read / pre / infer / out | RSS after, MB |",
@@ -317,7 +278,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     model = args.model or default_model()
-    host = machine()
+    host = machine.describe()
     runs: dict[str, dict] = {}
     memory: dict | None = None
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -330,15 +291,15 @@ def main() -> None:
             for batch in (1, 4):
                 runs[f"file, batch {batch}{tag}"] = measure(VideoFile(video), predictor, batch, tmp)
             runs[f"live {args.camera_fps:g} fps, batch 1{tag}"] = measure(
-                PacedCamera(video, args.camera_fps), predictor, 1, tmp
+                PacedVideo(video, args.camera_fps, live=True), predictor, 1, tmp
             )
             if not spinning and not chromium_missing():
                 runs[f"live {args.camera_fps:g} fps, batch 1, page open in {BROWSERS} browsers"] = measure(
-                    PacedCamera(video, args.camera_fps), predictor, 1, tmp, BROWSERS
+                    PacedVideo(video, args.camera_fps, live=True), predictor, 1, tmp, BROWSERS
                 )
             if not spinning:  # the same run with MQTT and webhook sinks whose receivers are down
                 runs[f"live {args.camera_fps:g} fps, batch 1, dead MQTT + webhook"] = measure(
-                    PacedCamera(video, args.camera_fps), predictor, 1, tmp, dead_line=True
+                    PacedVideo(video, args.camera_fps, live=True), predictor, 1, tmp, dead_line=True
                 )
             if not spinning and args.soak_loops:
                 memory = soak(video, predictor, args.soak_loops, tmp)

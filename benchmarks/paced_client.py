@@ -5,35 +5,13 @@ racing through its frames while the server is down)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.paced import PacedVideo
 from padim_edge.runtime.backends.triton import open_triton
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
 from padim_edge.runtime.results import FrameResult
-from padim_edge.runtime.sources import Frame, Source, VideoFile
-
-
-class PacedVideo(Source):
-    """Frame i of a video released at start + i / fps; not live, so no frame is dropped."""
-
-    live = False
-
-    def __init__(self, path: Path, fps: float) -> None:
-        super().__init__()
-        self._video, self.fps, self.name = VideoFile(path), fps, f"{path.name} at {fps:g} fps"
-
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        start = time.perf_counter()
-        for i, frame in enumerate(self._video.frames(stop)):
-            stop.wait(max(0.0, start + i / self.fps - time.perf_counter()))
-            frame.captured = time.perf_counter()
-            yield frame
-
-    def close(self) -> None:
-        self._video.close()
 
 
 class Verdicts:
@@ -55,7 +33,7 @@ class PacedClient:
     def __init__(self, url: str, model_name: str, video: Path, fps: float) -> None:
         self.sink = Verdicts()
         self.pipeline = Pipeline(
-            PacedVideo(video, fps), Predictor(open_triton(url, model_name)), self.sink, PipelineOptions()
+            PacedVideo(video, fps, live=False), Predictor(open_triton(url, model_name)), self.sink, PipelineOptions()
         )
         self.summary: dict = {}
         self.thread = threading.Thread(target=self._run, daemon=True)
