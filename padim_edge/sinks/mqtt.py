@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -24,6 +23,7 @@ from padim_edge.sinks.delivery import Delivery
 from padim_edge.sinks.names import MQTT_PASSWORD_ENV, MQTT_USERNAME_ENV
 from padim_edge.sinks.payload import PAYLOAD_SCHEMA, Identity, encode
 from padim_edge.sinks.spool import Spool
+from padim_edge.sinks.urls import split_url
 
 DEFAULT_PREFIX = "padim-edge"
 ACK_TIMEOUT_S = 5.0  # a batch not acknowledged (PUBACK) by then is sent again
@@ -61,19 +61,9 @@ def parse_mqtt(
     """`--mqtt mqtt[s]://[USER@]HOST[:PORT][/PREFIX]` and its TLS and credential files; one UserError for
     anything wrong. The password comes from $PADIM_EDGE_MQTT_PASSWORD or --mqtt-password-file, never argv."""
     flag = f"--mqtt {url}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise UserError(f"{flag}: unknown scheme {parts.scheme or '(none)'!r} (expected mqtt:// or mqtts://)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UserError(f"{flag}: bad port (expected 1-65535)") from None
-    if not parts.hostname:
-        raise UserError(f"{flag}: no host (expected mqtt[s]://HOST[:PORT]/PREFIX)")
+    parts, port = split_url("--mqtt", url, ("mqtt", "mqtts"), "mqtt[s]://HOST[:PORT]/PREFIX")
     if parts.password is not None:
         raise UserError(f"{flag}: a password on the command line is visible to every user; set ${MQTT_PASSWORD_ENV}")
-    if port == 0:
-        raise UserError(f"{flag}: bad port 0 (expected 1-65535)")
     if parts.query or parts.fragment:
         raise UserError(f"{flag}: unexpected '?' or '#' (expected mqtt[s]://HOST[:PORT]/PREFIX)")
     prefix = parts.path.strip("/") or DEFAULT_PREFIX

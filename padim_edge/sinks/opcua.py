@@ -14,7 +14,6 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 import numpy as np
 from asyncua import Server, ua
@@ -24,6 +23,7 @@ from padim_edge.runtime.predictor import NG, OK
 from padim_edge.runtime.results import FrameResult
 from padim_edge.sinks.counts import VerdictCounts
 from padim_edge.sinks.payload import Identity
+from padim_edge.sinks.urls import split_url
 
 NAMESPACE = "urn:padim-edge"
 START_TIMEOUT_S = 30.0
@@ -67,15 +67,7 @@ DEFAULTS = {
 
 def parse_opcua(url: str) -> tuple[str, int]:
     """`--opcua opc.tcp://HOST:PORT` (the address to listen on): (host, port)."""
-    parts = urlsplit(url)
-    if parts.scheme != "opc.tcp":
-        raise UserError(f"--opcua {url}: unknown scheme {parts.scheme or '(none)'!r} (expected opc.tcp://HOST:PORT)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UserError(f"--opcua {url}: bad port (expected 1-65535)") from None
-    if not parts.hostname or port == 0:
-        raise UserError(f"--opcua {url}: " + ("bad port 0" if parts.hostname else "no host (use 0.0.0.0 for all)"))
+    parts, port = split_url("--opcua", url, ("opc.tcp",), "opc.tcp://HOST:PORT, 0.0.0.0 for every interface")
     return parts.hostname, port or 4840
 
 

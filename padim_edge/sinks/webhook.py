@@ -15,7 +15,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from padim_edge.sinks.names import WEBHOOK_MAX_BATCH as MAX_BATCH
 from padim_edge.sinks.names import WEBHOOK_TOKEN_ENV as TOKEN_ENV
 from padim_edge.sinks.payload import Identity, encode
 from padim_edge.sinks.spool import Spool
+from padim_edge.sinks.urls import split_url
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,7 @@ class WebhookSettings:
 def parse_webhook(url: str, headers_file: Path | None, batch: int, timeout_s: float) -> WebhookSettings:
     """`--webhook URL` (http or https) and the headers for a token: $PADIM_EDGE_WEBHOOK_TOKEN, and/or a
     file of `Name: value` lines (--webhook-headers), never argv."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UserError(f"--webhook {url}: unknown scheme {parts.scheme or '(none)'!r} (expected http:// or https://)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UserError(f"--webhook {url}: bad port (expected 1-65535)") from None
-    if not parts.hostname or port == 0:
-        raise UserError(f"--webhook {url}: " + ("bad port 0" if parts.hostname else "no host"))
+    parts, _port = split_url("--webhook", url, ("http", "https"), "http[s]://HOST[:PORT]/PATH")
     if parts.password is not None:
         raise UserError(f"--webhook {url}: a password on the command line is visible to every user; use a token")
     if not 1 <= batch <= MAX_BATCH:
