@@ -68,6 +68,8 @@ def run(
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
     from padim_edge.runtime.backends import open_backend
+    from padim_edge.runtime.drift import DriftWatch
+    from padim_edge.runtime.model_swap import ModelWatch
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import open_source
     from padim_edge.runtime.status_line import StatusLine
@@ -93,22 +95,40 @@ def run(
         backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
     else:
         backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+    watch = None
     try:
         predictor = Predictor(backend, threshold)
+        drift = DriftWatch(predictor, status.log)
+        if model is not None:  # a replaced model file is swapped in while the source goes on
+
+            def load(path: Path) -> Predictor:
+                return Predictor(
+                    open_backend(path, provider, threads, spinning=False, cuda_graph=cuda_graph), threshold
+                )
+
+            watch = ModelWatch(model, predictor, load, status.log, batch, on_swap=drift.expect)
         stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
         try:
-            sinks = []
+            sinks = [drift]
             if results:
                 sinks.append(JsonLines(results))
             if save_ng:
                 sinks.append(RejectSaver(save_ng))
             if overlay_video:
                 sinks.append(OverlayVideo(overlay_video, stream.fps))
-            summary = score_source(stream, predictor, sinks, status, batch, max_frames, window=show)
+            summary = score_source(
+                stream, predictor, sinks, status, batch, max_frames, window=show, on_poll=watch and watch.poll
+            )
+            summary["drift"] = drift.state()
+            if watch:
+                summary["model"] = watch.summary()
         finally:
             stream.close()
     finally:
-        backend.close()
+        if watch:
+            watch.close()  # the running model and any it replaced
+        else:
+            backend.close()
     typer.echo(format_summary(summary), err=str(results) == "-")
     if summary_json:
         atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -125,6 +145,9 @@ def format_summary(summary: dict) -> str:
     )
     if s["reconnects"] or s["gap_s"]:
         head += f"\n{s['reconnects']} reconnects, {s['gap_s']:.1f} s without a stream"
+    drift = s.get("drift") or {}
+    if drift.get("drifting"):
+        head += f"\ndrift: recent OK scores {drift['ratio']}x the fit's held-out median (bound {drift['bound']})"
     rows = [f"{'stage (ms)':<20}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"]
     for name, stat in s["latency_ms"].items():
         cells = ("-" if stat[k] is None else f"{stat[k]:.1f}" for k in ("p50", "p90", "p99", "max"))

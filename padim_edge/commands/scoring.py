@@ -12,6 +12,9 @@ import typer
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from padim_edge.runtime.pipeline import Pipeline
     from padim_edge.runtime.predictor import Predictor
     from padim_edge.runtime.sources import Source
     from padim_edge.runtime.status_line import StatusLine
@@ -48,8 +51,10 @@ def score_source(
     batch: int = 1,
     max_frames: int | None = None,
     window: bool = False,
+    on_poll: Callable[[Pipeline], None] | None = None,
 ) -> dict:
-    """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary."""
+    """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary.
+    `on_poll(pipeline)` is called from the poll loop, every 0.25 s (run's model watch)."""
     from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
     from padim_edge.sinks.base import Outputs
     from padim_edge.sinks.window import Window
@@ -65,6 +70,8 @@ def score_source(
             if signals.received:
                 pipeline.request_stop(signals.received)
             status.update(pipeline.snapshot())
+            if on_poll:
+                on_poll(pipeline)
 
         try:
             summary = pipeline.run(poll, interval=0.25)
