@@ -47,7 +47,7 @@ def measure(category: str, work: Path) -> dict:
     fit(split, work / "full", options, MVTEC)
     fit(replace(split, train=first), work / "half", options, MVTEC)
     update_run(work / "half", [rest], work / "updated", UpdateOptions(show_progress=False))
-    row = {"category": category, "train_images": len(split.train), "half": half, "test_images": len(split.test)}
+    row = {"category": category, "train_images": len(split.train), "half_images": half, "test_images": len(split.test)}
     for name in ("full", "half", "updated"):
         row[name] = round(image_auroc(work / name, split), 4)
     return row
@@ -55,13 +55,14 @@ def measure(category: str, work: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| category | good training images | full fit AUROC | half fit AUROC | half + update AUROC | update - full |",
-        "|---|---|---|---|---|---|",
+        "| category | good training images | test images | full fit AUROC | half fit AUROC | half + update AUROC "
+        "| update - full |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['category']} | {r['train_images']} (half: {r['half']}) | {r['full']:.4f} | {r['half']:.4f} | "
-            f"{r['updated']:.4f} | {r['updated'] - r['full']:+.4f} |"
+            f"| {r['category']} | {r['train_images']} (half: {r['half_images']}) | {r['test_images']} | "
+            f"{r['full']:.4f} | {r['half']:.4f} | {r['updated']:.4f} | {r['updated'] - r['full']:+.4f} |"
         )
     return "\n".join(lines)
 
