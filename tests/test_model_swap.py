@@ -5,8 +5,11 @@ scored once, by the model its result names, with that model's own scores."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_runner import cli_command, cli_env
 from pairs import side_by_side, write_png
+from servers import MjpegServer
+from test_run_pipeline import json_lines, line_count, wait_for
 
 from padim_edge.commands.scoring import score_source
 from padim_edge.runtime.backends import open_backend
@@ -153,3 +159,47 @@ def test_swap_mid_video_scores_every_frame_once(
         f"max elsewhere {elsewhere:.1f} ms; largest gap between verdicts around the swap "
         f"{gaps[near].max():.1f} ms (frame period {1e3 / FPS:.0f} ms)"
     )
+
+
+def test_run_follows_a_switched_symlink_and_survives_a_dangling_one(
+    cells_model: Path, updated_model: Path, cell_frames: list[Path], tmp_path: Path
+) -> None:
+    """`padim-edge run` itself, on a live stream: the model path is a symlink a deployment switches."""
+    jpegs = [cv2.imencode(".jpg", cv2.imread(str(p)))[1].tobytes() for p in cell_frames[::2]]
+    server = MjpegServer(jpegs, fps=25.0)
+    link, results, summary = tmp_path / "model.onnx", tmp_path / "run.jsonl", tmp_path / "summary.json"
+    link.symlink_to(cells_model)
+    args = ["run", "--model", link, "--source", server.url, "--results", results, "--summary-json", summary]
+    process = subprocess.Popen(
+        cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    new_digest = Predictor(open_backend(updated_model)).digest
+    try:
+        wait_for(process, lambda: line_count(results) >= 10)
+        switch(link, tmp_path / "gone.onnx")  # a deployment that points at a model not there
+        time.sleep(1.5)  # a few polls: the watch sees it and refuses it
+        switch(link, updated_model)
+        wait_for(process, lambda: any(line["model_digest"] == new_digest for line in json_lines(results.read_text())))
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        server.close()
+    assert process.returncode == 130, stderr
+    lines = json_lines(results.read_text())
+    indices = [line["index"] for line in lines]
+    assert indices == sorted(set(indices))  # a live source may drop frames, never repeat one
+    digests = [line["model_digest"] for line in lines]
+    switched = digests.index(new_digest)
+    assert len(set(digests[:switched])) == 1 and set(digests[switched:]) == {new_digest}
+    report = json.loads(summary.read_text())["model"]
+    assert report["digest"] == new_digest and len(report["swaps"]) == 1 and report["refused"] == 1
+    assert stderr.count("model swapped:") == 1 and stderr.count("warning: model swap refused") == 1
+    assert "no such model file any more (a symlink to " in stderr and "gone.onnx)" in stderr
+
+
+def switch(link: Path, target: Path) -> None:
+    """Point `link` at `target` in one rename, as a deployment switches a symlink."""
+    staged = link.with_name(".switch")
+    staged.symlink_to(target)
+    os.replace(staged, link)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -173,3 +174,18 @@ def test_bad_updates_are_one_line_and_leave_the_run_untouched(
     assert fixed.code == 2 and "--backbone cannot change in an update" in fixed.errors[0]
     assert {run: tree_digest(run) for run in runs} == runs
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_update_killed_while_saving_leaves_the_run_whole(small_run: Path, cells: list[Path], tmp_path: Path) -> None:
+    from test_faults import kill_when_staged
+
+    from padim_edge.model.run_dir import load_run
+
+    runs = tmp_path / "runs"
+    run = Path(shutil.copytree(small_run, runs / "cells"))
+    before = tree_digest(run)
+    new = folder_of(cells[6:10], tmp_path / "new")
+    kill_when_staged(["fit", "--update", run, "--images", new, "--quiet"], runs, "cells")
+    config, _, _ = load_run(run)  # config, statistics and sums still agree (checksums): nothing half-written
+    load_sums(run, config)
+    assert tree_digest(run) == before or config.n_train == 10  # the old run, or (killed after the swap) the new

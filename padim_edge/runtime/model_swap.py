@@ -92,7 +92,8 @@ class ModelWatch:
             return
         self._seen = signature
         if signature is None:
-            self._refuse(f"{self.path}: no such model file any more")
+            target = f" (a symlink to {os.readlink(self.path)})" if self.path.is_symlink() else ""
+            self._refuse(f"{self.path}: no such model file any more{target}")
             return
         self._loader = threading.Thread(target=self._load, name="run-model-load", daemon=True)
         self._loader.start()
