@@ -131,10 +131,12 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     stats = accumulate(features, fit_set, geometry, options, StreamingGaussian(grid[0] * grid[1], config.d))
     if stats.count < 2:
         raise UserError(f"need at least 2 readable good training images, got {stats.count}")
-    graph = scoring_graph(
-        features, config, stats.mean.float(), Sums.pooled(stats, grid, config.cov_block).whitening(config.eps)
-    )
-    held = score_then_add(graph, held_out, geometry, stats, options)
+    held = np.zeros(0, np.float32)
+    if held_out:
+        whitening = Sums.pooled(stats, grid, config.cov_block).whitening(config.eps)
+        held = score_then_add(
+            scoring_graph(features, config, stats.mean.float(), whitening), held_out, geometry, stats, options
+        )
     sums = Sums.pooled(stats, grid, config.cov_block)  # the held-out images have joined the statistics
     config.n_train, config.n_holdout = stats.count, int(held.size)
     config.holdout_scores = [round(float(s), 6) for s in held]

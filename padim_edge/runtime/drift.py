@@ -49,8 +49,8 @@ class DriftWatch:
         self.drifting = False
         if self.reference is None:
             self._log(
-                f"drift watch off: the model records {len(held)} held-out good scores, it needs {MIN_REFERENCE} "
-                "(refit with --holdout > 0)"
+                f"warning: drift watch off: the model records {len(held)} held-out good scores, it needs "
+                f"{MIN_REFERENCE} (refit with --holdout > 0)"
             )
 
     def expect(self, predictor: Predictor) -> None:
