@@ -73,7 +73,7 @@ def relative(a: np.ndarray, b: np.ndarray) -> float:
 SPLITS = {  # (images fitted first, update folders' sizes, covariance tile, compare exported scores too)
     "4+14": (4, (14,), 2, False),
     "9+5+4": (9, (5, 4), 2, True),
-    "16+2-per-position": (16, (2,), 1, True),
+    "16+2-per-position": (16, (2,), 1, False),
 }
 
 
