@@ -14,6 +14,7 @@ from padim_edge import __version__
 from padim_edge.contract.files import package_versions
 from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, parse_config
 from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
+from padim_edge.data.frame_record import record_frames
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry, default_input_hw
 from padim_edge.model.backbones import get_backbone
@@ -21,6 +22,7 @@ from padim_edge.model.build import feature_extractor, scoring_graph, select_chan
 from padim_edge.model.graph import FeatureExtractor, PadimGraph
 from padim_edge.model.run_dir import save_run
 from padim_edge.model.statistics import StreamingGaussian
+from padim_edge.model.sums import Sums
 from padim_edge.model.weights import load_backbone
 from padim_edge.progress import progress
 
@@ -122,17 +124,23 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
     config = parse_config(settings, "fit options")
+    config.frame_sizes, config.frame_layout = record_frames(fit_set)
     geometry = Geometry.of(config)
     features = feature_extractor(config, backbone)
-    stats = _accumulate(features, fit_set, geometry, options)
     grid = features.grid(config.input_hw)
-    factor = _whiten(stats, config, grid)
-    graph = scoring_graph(features, config, stats.mean.float(), factor)
-    held = _score_then_add(graph, held_out, geometry, stats, options)
-    if held.size:  # the held-out images joined the statistics
-        factor = _whiten(stats, config, grid)
+    stats = accumulate(features, fit_set, geometry, options, StreamingGaussian(grid[0] * grid[1], config.d))
+    if stats.count < 2:
+        raise UserError(f"need at least 2 readable good training images, got {stats.count}")
+    held = np.zeros(0, np.float32)
+    if held_out:
+        whitening = Sums.pooled(stats, grid, config.cov_block).whitening(config.eps)
+        held = score_then_add(
+            scoring_graph(features, config, stats.mean.float(), whitening), held_out, geometry, stats, options
+        )
+    sums = Sums.pooled(stats, grid, config.cov_block)  # the held-out images have joined the statistics
     config.n_train, config.n_holdout = stats.count, int(held.size)
     config.holdout_scores = [round(float(s), 6) for s in held]
+    config.threshold_quantile = options.threshold_quantile
     config.threshold = threshold_from_scores(held, options.threshold_quantile)
     config.threshold_rule = (
         f"quantile {options.threshold_quantile} of {held.size} held-out good images' scores, each taken before "
@@ -140,18 +148,12 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         if held.size
         else "none: no held-out images (--holdout 0); pass --threshold at run time"
     )
-    save_run(out_dir, config, stats.mean.float(), factor)
+    save_run(out_dir, config, sums.mean.float(), sums.whitening(config.eps), sums)
     return config
 
 
-def _whiten(stats: StreamingGaussian, config: ModelConfig, grid: tuple[int, int]) -> torch.Tensor:
-    if config.cov_block == 1:
-        return stats.whitening(config.eps)
-    return stats.block_whitening(grid, config.cov_block, config.eps)
-
-
 @torch.inference_mode()
-def _score_then_add(
+def score_then_add(
     graph: PadimGraph, samples: list[Sample], geometry: Geometry, stats: StreamingGaussian, options: FitOptions
 ) -> np.ndarray:
     """Score each held-out image with the statistics of the others, then add it to them: the threshold comes
@@ -166,18 +168,18 @@ def _score_then_add(
 
 
 @torch.inference_mode()
-def _accumulate(
-    features: FeatureExtractor, samples: list[Sample], geometry: Geometry, options: FitOptions
+def accumulate(
+    features: FeatureExtractor,
+    samples: list[Sample],
+    geometry: Geometry,
+    options: FitOptions,
+    stats: StreamingGaussian,
+    label: str = "fit",
 ) -> StreamingGaussian:
-    stats: StreamingGaussian | None = None
+    """Stream the samples' embeddings into `stats` (unreadable images are skipped with a warning)."""
     batches = iter_batches(samples, options.batch_size, geometry)
     total = math.ceil(len(samples) / options.batch_size)
-    for batch in progress(batches, total, "fit", options.show_progress):
+    for batch in progress(batches, total, label, options.show_progress):
         emb = features(torch.from_numpy(batch.images))  # [B, d, h, w]
-        emb = emb.flatten(2).transpose(1, 2)  # [B, P, d]
-        if stats is None:
-            stats = StreamingGaussian(emb.shape[1], emb.shape[2])
-        stats.update(emb)
-    if stats is None or stats.count < 2:
-        raise UserError(f"need at least 2 readable good training images, got {0 if stats is None else stats.count}")
+        stats.update(emb.flatten(2).transpose(1, 2))  # [B, P, d]
     return stats

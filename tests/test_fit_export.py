@@ -120,7 +120,7 @@ def test_a_refit_with_other_settings_replaces_the_run_whole(cells_root: Path, tm
     fit(split, run, FitOptions(input_size=(64, 64), resize_mode="letterbox", show_progress=False))
     config, _, _ = load_run(run)
     assert (config.input_hw, config.resize_mode) == ((64, 64), "letterbox")
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "statistics.safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "statistics.safetensors", "sums.safetensors"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging left behind
 
 

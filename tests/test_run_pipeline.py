@@ -89,7 +89,7 @@ def test_predict_and_run_give_the_same_lines(cells_model: Path, cells_root: Path
         without_latency(line) for line in json_lines(results.read_text())
     ]
     assert [line["name"] for line in lines] == sorted(p.name for p in folder.iterdir())
-    assert {line["verdict"] for line in lines} <= {"OK", "NG"} and all(line["schema"] == 1 for line in lines)
+    assert {line["verdict"] for line in lines} <= {"OK", "NG"} and all(line["schema"] == 2 for line in lines)
 
 
 def test_video_file_every_frame_once_in_order(

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from padim_edge.model.statistics import StreamingGaussian, whitening_factor
+from padim_edge.model.statistics import StreamingGaussian, whiten_chunks, whitening_factor
+from padim_edge.model.sums import Sums
 
 
 def test_streaming_equals_two_pass_numpy() -> None:
@@ -45,11 +46,30 @@ def test_chunked_whitening_equals_whole() -> None:
     stats = StreamingGaussian(7, 6)
     stats.update(torch.from_numpy(rng.normal(size=(20, 7, 6))))
     whole = whitening_factor(stats.covariance(0.01)).float()
-    torch.testing.assert_close(stats.whitening(0.01, chunk=3), whole, rtol=1e-6, atol=1e-6)
+    chunked = whiten_chunks(lambda part: stats.covariance(0.01, part), 7, 6, chunk=3)
+    torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(Sums.pooled(stats, (7, 1), 1).whitening(0.01), whole, rtol=1e-6, atol=1e-6)
+
+
+def test_merged_sums_equal_one_stream() -> None:
+    """Chan-Golub-LeVeque: sums of two halves merged (tiles pooled first) equal those of all the images."""
+    rng = np.random.default_rng(4)
+    data = torch.from_numpy(rng.normal(5.0, 3.0, size=(29, 5 * 7, 4)))
+    parts = []
+    for chunk in (data[:11], data[11:]):
+        stats = StreamingGaussian(35, 4)
+        stats.update(chunk)
+        parts.append(Sums.pooled(stats, (5, 7), 2))
+    whole = StreamingGaussian(35, 4)
+    whole.update(data)
+    expected, merged = Sums.pooled(whole, (5, 7), 2), parts[0].merge(parts[1])
+    assert merged.count == 29
+    torch.testing.assert_close(merged.mean, expected.mean, rtol=1e-12, atol=0)
+    torch.testing.assert_close(merged.scatter, expected.scatter, rtol=1e-12, atol=1e-12)
 
 
 def test_tiles_share_the_covariance_pooled_over_their_positions() -> None:
-    """block_whitening: each k x k tile's covariance is its positions' scatters, each around its own mean,
+    """Sums.whitening: each k x k tile's covariance is its positions' scatters, each around its own mean,
     pooled (edge tiles hold fewer positions); the head then reads one W per tile."""
     from padim_edge.model.graph import MahalanobisHead
     from padim_edge.model.statistics import block_ids
@@ -61,7 +81,7 @@ def test_tiles_share_the_covariance_pooled_over_their_positions() -> None:
     stats.update(torch.from_numpy(data))
     ids, tiles = block_ids((h, w), 2)
     assert tiles == 3 * 4 and ids.tolist()[:8] == [0, 0, 1, 1, 2, 2, 3, 0]
-    factors = stats.block_whitening((h, w), 2, eps=0.01)
+    factors = Sums.pooled(stats, (h, w), 2).whitening(eps=0.01)
     centred = data - data.mean(0)
     for tile in range(tiles):
         members = (ids == tile).numpy()

@@ -46,6 +46,36 @@ def fit_category(
     )
 
 
+def update_category(
+    run: Path,
+    images: list[Path],
+    out: Path,
+    weights: str,
+    holdout: float,
+    quantile: float | None,
+    batch_size: int,
+    quiet: bool,
+) -> None:
+    """`fit --update`: merge the new images into `run`, save to `out` (replaced whole), say what changed."""
+    prepare_run_folder(out)
+    from padim_edge.update import UpdateOptions, update_run
+
+    options = UpdateOptions(
+        holdout=holdout,
+        threshold_quantile=quantile,
+        batch_size=batch_size,
+        weights=None if weights == "default" else weights,
+        show_progress=not quiet,
+    )
+    config = update_run(run, images, out, options)
+    entry = config.updates[-1]
+    typer.echo(
+        f"updated {run}: +{entry.images} images ({entry.held_out} held out), {config.n_train} in the statistics; "
+        f"threshold {entry.threshold_before} -> {entry.threshold_after}; statistics "
+        f"{entry.statistics_before[:12]} -> {entry.statistics_after[:12]} -> {out}"
+    )
+
+
 def parse_layers(text: str | None) -> tuple[str, ...] | None:
     """`--layers blocks.2,blocks.4,blocks.10` (checked against the backbone later)."""
     if text is None:
@@ -70,7 +100,9 @@ def parse_pooling(text: str | None) -> tuple[int, ...] | None:
 
 
 def fit(
-    category: Annotated[str, typer.Option(help="Category folder (MVTec, folder), or mono/poly for ELPV.")],
+    category: Annotated[
+        Optional[str], typer.Option(help="Category folder (MVTec, folder), or mono/poly for ELPV.")
+    ] = None,
     data_root: DataRoot = None,
     dataset: Dataset = "mvtec",
     backbone: Annotated[str, typer.Option(help="efficientnet_lite0, resnet18 or wide_resnet50_2.")] = (
@@ -106,16 +138,55 @@ def fit(
     holdout: Annotated[
         float, typer.Option(help="Fraction of good images scored before they join the fit, for the threshold.")
     ] = 0.1,
-    threshold_quantile: Annotated[float, typer.Option(help="Quantile of held-out scores = threshold.")] = 0.99,
+    threshold_quantile: Annotated[
+        Optional[float],
+        typer.Option(help="Quantile of held-out scores = threshold (default 0.99; --update: the run's)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 16,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the channel selection and hold-out split.")] = 0,
     limit: Annotated[Optional[int], typer.Option(min=2, help="Use at most N train and N test images.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/CATEGORY).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/CATEGORY; --update: RUN).")] = None,
+    update: Annotated[
+        Optional[Path], typer.Option(help="Add the --images to this fitted run exactly instead of fitting anew.")
+    ] = None,
+    images: Annotated[
+        Optional[list[Path]], typer.Option(help="--update: a folder of new good images; repeat for more.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically)."""
+    """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically).
+
+    With --update RUN --images DIR, the new good images are merged into RUN's statistics exactly (as if it
+    had been fitted on the old and new images together) and the threshold is set again (docs/model-format.md).
+    """
     from padim_edge.imaging.geometry import Geometry, parse_input_size
 
+    if update is not None:
+        fixed = {
+            "--category": category is not None,
+            "--data-root": data_root is not None,
+            "--dataset": dataset != "mvtec",
+            "--backbone": backbone != "efficientnet_lite0",
+            "-d": d is not None,
+            "--layers": layers is not None,
+            "--pooling": pooling is not None,
+            "--eps": eps is not None,
+            "--cov-block": cov_block is not None,
+            "--input-size": input_size != "224",
+            "--resize-mode": resize_mode != "stretch",
+            "--align": align != "none",
+            "--seed": seed != 0,
+            "--limit": limit is not None,
+        }
+        given = [flag for flag, changed in fixed.items() if changed]
+        if given:
+            raise UserError(f"--update {update}: {', '.join(given)} cannot change in an update (refit to change them)")
+        update_category(update, images or [], out or update, weights, holdout, threshold_quantile, batch_size, quiet)
+        return
+    if category is None:
+        raise UserError("give --category (or --update RUN --images DIR to add images to a fitted run)")
+    if images:
+        raise UserError("--images applies to --update RUN only")
     Geometry(32, 32, resize_mode, align)  # flags first, then the output, all before PyTorch is even imported
     size, taps = parse_input_size(input_size), parse_layers(layers)
     out = out or Path("runs") / category
@@ -134,7 +205,7 @@ def fit(
         resize_mode=resize_mode,
         align=align,
         holdout=holdout,
-        threshold_quantile=threshold_quantile,
+        threshold_quantile=0.99 if threshold_quantile is None else threshold_quantile,
         batch_size=batch_size,
         seed=seed,
         show_progress=not quiet,

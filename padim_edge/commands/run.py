@@ -113,6 +113,8 @@ def run(
     from padim_edge.live.metrics import LineSinkMetrics
     from padim_edge.live.server import LiveServer, http_token
     from padim_edge.runtime.backends import open_backend
+    from padim_edge.runtime.drift import DriftWatch
+    from padim_edge.runtime.model_swap import ModelWatch
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import open_source
     from padim_edge.runtime.status_line import StatusLine
@@ -146,6 +148,7 @@ def run(
     line_options.check()
     status = StatusLine()
     live = LiveServer(http, http_token(), status.log) if http else None  # before the model: a port in use fails fast
+    watch = backend = None
     try:
         if server:
             from padim_edge.runtime.backends.triton import open_triton
@@ -153,35 +156,51 @@ def run(
             backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
         else:
             backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
-        try:
-            predictor = Predictor(backend, threshold)
-            stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
-            try:
-                sinks = []
-                if results:
-                    sinks.append(JsonLines(results))
-                if save_ng:
-                    sinks.append(RejectSaver(save_ng))
-                if overlay_video:
-                    sinks.append(OverlayVideo(overlay_video, stream.fps))
-                line_sinks = open_line_sinks(line_options, backend, predictor.threshold, results, status.log)
-                sinks.extend(line_sinks.values())
-                view = None
-                if live:
-                    view = live_view(predictor, model_name or (model.stem if model else ""))
-                    live.show(view)
-                    sinks.append(LiveFeed(view))
-                    stats = {name: sink.stats for name, sink in line_sinks.items()}
-                    view.metrics.registry.register(LineSinkMetrics(stats))
-                attach = view.attach if view else None
-                summary = score_source(
-                    stream, predictor, sinks, status, batch, max_frames, window=show, on_start=attach
+        predictor = Predictor(backend, threshold)
+        drift = DriftWatch(predictor, status.log)
+        if model is not None:  # a replaced model file is swapped in while the source goes on
+
+            def load(path: Path) -> Predictor:
+                return Predictor(
+                    open_backend(path, provider, threads, spinning=False, cuda_graph=cuda_graph), threshold
                 )
-                summary["line"] = {name: sink.stats() for name, sink in line_sinks.items()}
-            finally:
-                stream.close()
+
+            watch = ModelWatch(model, predictor, load, status.log, batch, on_swap=drift.expect)
+        stream = open_source(source, log=status.log, policy=RetryPolicy.from_env(max_retries))
+        try:
+            sinks = [drift]
+            if results:
+                sinks.append(JsonLines(results))
+            if save_ng:
+                sinks.append(RejectSaver(save_ng))
+            if overlay_video:
+                sinks.append(OverlayVideo(overlay_video, stream.fps))
+            line_sinks = open_line_sinks(line_options, backend, predictor.threshold, results, status.log)
+            sinks.extend(line_sinks.values())
+            view = None
+            if live:
+                view = live_view(predictor, model_name or (model.stem if model else ""))
+                live.show(view)
+                sinks.append(LiveFeed(view))
+                stats = {name: sink.stats for name, sink in line_sinks.items()}
+                view.metrics.registry.register(LineSinkMetrics(stats))
+            summary = score_source(
+                stream,
+                predictor,
+                sinks,
+                status,
+                batch,
+                max_frames,
+                window=show,
+                on_start=view.attach if view else None,
+                on_poll=watch.poll if watch else None,
+            )
+            summary["line"] = {name: sink.stats() for name, sink in line_sinks.items()}
+            summary["drift"] = drift.state()
+            if watch:
+                summary["model"] = watch.summary()
         finally:
-            backend.close()
+            stream.close()
         typer.echo(format_summary(summary), err=str(results) == "-")
         if summary_json:
             atomic_write(summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -189,6 +208,10 @@ def run(
             view.finish(summary["stopped_by"])
             linger(http_linger)
     finally:
+        if watch:
+            watch.close()  # the running model and any it replaced
+        elif backend is not None:
+            backend.close()
         if live:
             live.close()
     exit_for(summary)
@@ -223,6 +246,9 @@ def format_summary(summary: dict) -> str:
     )
     if s["reconnects"] or s["gap_s"]:
         head += f"\n{s['reconnects']} reconnects, {s['gap_s']:.1f} s without a stream"
+    drift = s.get("drift") or {}
+    if drift.get("drifting"):
+        head += f"\ndrift: recent OK scores {drift['ratio']}x the fit's held-out median (bound {drift['bound']})"
     rows = [f"{'stage (ms)':<20}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"]
     for name, stat in s["latency_ms"].items():
         cells = ("-" if stat[k] is None else f"{stat[k]:.1f}" for k in ("p50", "p90", "p99", "max"))

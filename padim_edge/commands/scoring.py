@@ -52,9 +52,11 @@ def score_source(
     max_frames: int | None = None,
     window: bool = False,
     on_start: Callable[[Pipeline], None] | None = None,
+    on_poll: Callable[[Pipeline], None] | None = None,
 ) -> dict:
     """Run `source` through the pipeline into `sinks` until it ends or a signal stops it; the summary.
-    `on_start` is given the pipeline before it starts (the live page reads its counts)."""
+    `on_start` is given the pipeline before it starts (the live page reads its counts); `on_poll(pipeline)`
+    is called from the poll loop, every 0.25 s (run's model watch)."""
     from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
     from padim_edge.sinks.base import Outputs
     from padim_edge.sinks.window import Window
@@ -72,6 +74,8 @@ def score_source(
             if signals.received:
                 pipeline.request_stop(signals.received)
             status.update(pipeline.snapshot())
+            if on_poll:
+                on_poll(pipeline)
 
         try:
             summary = pipeline.run(poll, interval=0.25)

@@ -28,6 +28,21 @@ Positive = Annotated[float, Field(gt=0)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+class Update(BaseModel):
+    """One `fit --update`: what was added, and the run's statistics digest and threshold before and after."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    at: str  # UTC, ISO 8601
+    images: Annotated[int, Field(ge=1)]
+    held_out: Annotated[int, Field(ge=0)]
+    folders: list[str]
+    statistics_before: Sha256
+    statistics_after: Sha256
+    threshold_before: Positive | None
+    threshold_after: Positive | None
+
+
 class ModelConfig(BaseModel):
     """Everything needed to rebuild, deploy and audit a fitted PaDiM model."""
 
@@ -59,11 +74,21 @@ class ModelConfig(BaseModel):
     n_holdout: Annotated[int, Field(ge=0)] = 0
     threshold: Positive | None = None
     threshold_rule: str = ""
+    threshold_quantile: Annotated[float, Field(gt=0, le=1)] | None = None
     holdout_scores: list[float] = Field(default_factory=list)
     dataset: str = ""
     category: str = ""
     data_root: str = ""
     statistics_sha256: Sha256 | Literal[""] = ""
+    #: The float64 sums an update merges into (model.sums); "" for runs fitted before they were kept.
+    sums_sha256: Sha256 | Literal[""] = ""
+    #: The training frames' sizes ([H, W], distinct, from a spread of up to 64) and pixel layout: what an
+    #: update's images must match.
+    frame_sizes: list[Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list
+    )
+    frame_layout: Literal["", "gray", "color", "mixed"] = ""
+    updates: list[Update] = Field(default_factory=list)
     versions: dict[str, str] = Field(default_factory=dict)
     input_layout: Literal["NHWC uint8 BGR"] = "NHWC uint8 BGR"
 

@@ -1,4 +1,5 @@
-"""A fitted model on disk: `config.json` plus `statistics.safetensors` (mean and whitening factors).
+"""A fitted model on disk: `config.json`, `statistics.safetensors` (mean and whitening factors) and
+`sums.safetensors` (the float64 sums an update merges into, model.sums).
 
 No backbone weights are stored: they are reloaded from the recorded source and checked by sha256. A fit
 stages the whole folder and swaps it in at once (contract.files.staged_folder): a killed fit leaves the
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save
 from padim_edge.contract.files import atomic_write, staged_folder
 from padim_edge.contract.schema import ModelConfig, parse_config
 from padim_edge.errors import UserError
+from padim_edge.model.sums import SUMS, Sums, read_sums
 
 CONFIG = "config.json"
 STATISTICS = "statistics.safetensors"
@@ -44,13 +46,18 @@ def check_statistics(mean: torch.Tensor, factor: torch.Tensor, d: int, source: s
             raise UserError(f"{source}: the statistics' {name} holds NaN or infinite values (refit the model)")
 
 
-def save_run(out_dir: Path, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor) -> None:
-    """Write config and statistics into a staged folder that replaces `out_dir` whole."""
+def save_run(
+    out_dir: Path, config: ModelConfig, mean: torch.Tensor, factor: torch.Tensor, sums: Sums | None = None
+) -> None:
+    """Write config, statistics and (when given) the sums into a staged folder that replaces `out_dir` whole."""
     tensors = {"mean": mean.to(torch.float32).contiguous(), "factor": factor.to(torch.float32).contiguous()}
     check_statistics(tensors["mean"], tensors["factor"], config.d, str(out_dir))
     config.statistics_sha256 = statistics_digest(tensors["mean"], tensors["factor"])
+    config.sums_sha256 = sums.digest() if sums is not None else ""
     with staged_folder(out_dir) as stage:
         atomic_write(stage / STATISTICS, save(tensors, metadata={"format": "padim-edge"}))
+        if sums is not None:
+            atomic_write(stage / SUMS, sums.encode())
         atomic_write(stage / CONFIG, config.to_json())
 
 
@@ -85,3 +92,13 @@ def load_run(run_dir: Path) -> tuple[ModelConfig, torch.Tensor, torch.Tensor]:
     if statistics_digest(mean, factor) != config.statistics_sha256:
         raise UserError(f"{path}: checksum does not match {CONFIG} (file changed or corrupt)")
     return config, mean, factor
+
+
+def load_sums(run_dir: Path, config: ModelConfig) -> Sums:
+    """The run's float64 sums; a run fitted before they were kept is told, in one line, to refit once."""
+    if not config.sums_sha256 or not (run_dir / SUMS).is_file():
+        raise UserError(
+            f"{run_dir}: fitted before padim-edge kept the sums an update needs ({SUMS}); "
+            "refit it once with padim-edge fit, then update it"
+        )
+    return read_sums(run_dir / SUMS, config.sums_sha256, config.d)

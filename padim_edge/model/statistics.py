@@ -41,27 +41,6 @@ class StreamingGaussian:
         eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
         return self.scatter[positions] / (self.count - 1) + eps * eye
 
-    def whitening(self, eps: float = 0.01, chunk: int = 256) -> torch.Tensor:
-        """The float32 whitening factor W of every position's covariance (`whitening_factor`), checked.
-
-        Computed `chunk` positions at a time, so the float64 temporaries stay small next to the scatter
-        matrix itself (Wide-ResNet-50-2 at d=550: 7.6 GB scatter, 3.8 GB result, ~0.6 GB per chunk).
-        """
-        return _whiten(lambda part: self.covariance(eps, part), self.mean.shape[0], self.mean.shape[1], chunk)
-
-    def block_whitening(self, grid_hw: tuple[int, int], block: int, eps: float = 0.01) -> torch.Tensor:
-        """One whitening factor per `block` x `block` tile of the grid [ceil(h/k) * ceil(w/k), d, d]: the
-        covariance pooled over the tile's positions, each around its own mean (edge tiles may hold fewer)."""
-        ids, tiles = block_ids(grid_hw, block)
-        pooled = torch.zeros(tiles, *self.scatter.shape[1:], dtype=torch.float64).index_add_(0, ids, self.scatter)
-        counts = torch.bincount(ids, minlength=tiles).to(torch.float64)
-        eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
-
-        def covariance(part: slice) -> torch.Tensor:
-            return pooled[part] / (counts[part, None, None] * (self.count - 1)) + eps * eye
-
-        return _whiten(covariance, tiles, self.mean.shape[1])
-
 
 def block_ids(grid_hw: tuple[int, int], block: int) -> tuple[torch.Tensor, int]:
     """The tile of each grid position (row-major) and the number of tiles."""
@@ -72,7 +51,10 @@ def block_ids(grid_hw: tuple[int, int], block: int) -> tuple[torch.Tensor, int]:
     return (rows * tiles_w + cols).flatten(), -(-h // block) * tiles_w
 
 
-def _whiten(covariance: Callable[[slice], torch.Tensor], count: int, dim: int, chunk: int = 256) -> torch.Tensor:
+def whiten_chunks(covariance: Callable[[slice], torch.Tensor], count: int, dim: int, chunk: int = 256) -> torch.Tensor:
+    """The float32 whitening factors of `count` covariances, `chunk` at a time, each checked: the float64
+    temporaries stay small next to the scatter itself (Wide-ResNet-50-2 at d=550: 7.6 GB scatter, 3.8 GB
+    result, ~0.6 GB per chunk)."""
     factor = torch.empty(count, dim, dim, dtype=torch.float32)
     for start in range(0, count, chunk):
         part = covariance(slice(start, start + chunk))

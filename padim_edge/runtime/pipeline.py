@@ -130,6 +130,7 @@ class Pipeline:
         self.frames = self.rejected = self.unusable = self.failed = self.missed = 0
         self._threads: list[threading.Thread] = []
         self._started = self._last_done = 0.0
+        self._next_predictor: Predictor | None = None
 
     def run(self, poll: Callable[[], None] | None = None, interval: float = 0.5) -> dict:
         """Start, wait (calling `poll` every `interval` seconds), finish."""
@@ -158,6 +159,13 @@ class Pipeline:
         self._threads = [threading.Thread(target=t, name=f"run-{n}", daemon=True) for n, t in targets.items()]
         for thread in self._threads:
             thread.start()
+
+    def replace_predictor(self, predictor: Predictor) -> None:
+        """Score with `predictor` from the next batch on (a model swap: the caller has checked that it places
+        frames alike and warmed it up). The inference thread takes it between two batches, so every frame
+        is scored once, by one model."""
+        with self._lock:
+            self._next_predictor = predictor
 
     def request_stop(self, reason: str) -> None:
         """Stop capturing; what is already captured is still processed and written."""
@@ -295,10 +303,14 @@ class Pipeline:
         return results
 
     def _infer(self, results: list[FrameResult]) -> list[FrameResult]:
+        with self._lock:
+            if self._next_predictor is not None:
+                self.predictor, self._next_predictor = self._next_predictor, None
+            predictor = self.predictor
         start = time.perf_counter()
         todo = [r for r in results if r.tensor is not None]
         try:
-            maps, scores = self.predictor.infer(np.stack([r.tensor for r in todo])) if todo else ([], [])
+            maps, scores = predictor.infer(np.stack([r.tensor for r in todo])) if todo else ([], [])
         except BackendUnavailable as exc:
             for result in todo:
                 result.error, result.missed, result.tensor = f"missed: {exc}", True, None
@@ -306,7 +318,8 @@ class Pipeline:
         done = time.perf_counter()
         for result, amap, score in zip(todo, maps, scores, strict=True):
             result.score = float(score)
-            result.normalized, result.verdict = self.predictor.judge(result.score)
+            result.normalized, result.verdict = predictor.judge(result.score)
+            result.model_digest = predictor.digest
             result.tensor = None
             result.anomaly_map = amap if self.options.keep_images else None
             result.batch = len(todo)

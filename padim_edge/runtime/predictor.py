@@ -31,6 +31,11 @@ class Predictor:
         self.threshold = threshold if threshold is not None else config.threshold
 
     @property
+    def digest(self) -> str:
+        """The model's graph digest (its metadata's graph_sha256), "" where the model records none."""
+        return self.backend.info.export.graph_sha256
+
+    @property
     def input_hw(self) -> tuple[int, int]:
         return self.geometry.height, self.geometry.width
 

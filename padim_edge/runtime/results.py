@@ -10,7 +10,7 @@ import numpy as np
 from padim_edge.imaging.geometry import Placement
 from padim_edge.runtime.sources import Frame
 
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2  # 2: model_digest
 
 
 @dataclass(eq=False)
@@ -28,6 +28,8 @@ class FrameResult:
     #: Why the frame was not scored: an unreadable file, a server that was down ("missed").
     error: str = ""
     missed: bool = False
+    #: graph_sha256 of the model that scored the frame (models swap while `run` goes on).
+    model_digest: str = ""
     batch: int = 0
     preprocess_in: float = 0.0
     preprocess_out: float = 0.0
@@ -74,6 +76,7 @@ class FrameResult:
             normalized_score=None if self.normalized is None else round(self.normalized, 6),
             verdict=self.verdict,
             latency_ms=round(self.latency_s * 1e3, 3),
+            model_digest=self.model_digest or None,
         )
         if not finite:
             line["error"] = "the model returned a score that is not a finite number"
