@@ -203,8 +203,9 @@ def test_a_token_with_unsafe_characters_is_refused(cells_model: Path, video: Pat
     ]
 
 
-def test_metrics_report_the_line_sinks_spool(cells_model: Path, cell_frames: list[Path], tmp_path: Path) -> None:
-    """A webhook whose receiver is down: every result waits in the spool, and /metrics says so per sink."""
+def test_metrics_report_the_spool_and_the_model(cells_model: Path, cell_frames: list[Path], tmp_path: Path) -> None:
+    """A webhook whose receiver is down: every result waits in the spool, and /metrics says so per sink; it
+    also names the model scoring and counts swaps (none here)."""
     video = write_video(tmp_path / "short.avi", cell_frames, 20)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -223,3 +224,6 @@ def test_metrics_report_the_line_sinks_spool(cells_model: Path, cell_frames: lis
     assert values[("padim_edge_spool_bytes", webhook)] > 0
     assert values[("padim_edge_sink_sent_total", webhook)] == 0
     assert values[("padim_edge_sink_dropped_total", webhook)] == 0
+    digest = read_onnx_metadata(cells_model).export.graph_sha256
+    assert values[("padim_edge_model_scoring", (("digest", digest),))] == 1
+    assert values[("padim_edge_model_swaps_total", ())] == values[("padim_edge_model_swaps_refused_total", ())] == 0

@@ -110,7 +110,7 @@ def run(
     """
     from padim_edge.commands.scoring import exit_for, score_source
     from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
-    from padim_edge.live.metrics import LineSinkMetrics
+    from padim_edge.live.metrics import LineSinkMetrics, ModelHealthMetrics
     from padim_edge.live.server import LiveServer, http_token
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.drift import DriftWatch
@@ -175,7 +175,9 @@ def run(
                 sinks.append(RejectSaver(save_ng))
             if overlay_video:
                 sinks.append(OverlayVideo(overlay_video, stream.fps))
-            line_sinks = open_line_sinks(line_options, backend, predictor.threshold, results, status.log)
+            line_sinks = open_line_sinks(
+                line_options, backend, predictor.threshold, results, status.log, lambda: {"drift": drift.state()}
+            )
             sinks.extend(line_sinks.values())
             view = None
             if live:
@@ -184,6 +186,7 @@ def run(
                 sinks.append(LiveFeed(view))
                 stats = {name: sink.stats for name, sink in line_sinks.items()}
                 view.metrics.registry.register(LineSinkMetrics(stats))
+                view.metrics.registry.register(ModelHealthMetrics(drift.state, watch.summary if watch else None))
             summary = score_source(
                 stream,
                 predictor,

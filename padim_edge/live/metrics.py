@@ -135,3 +135,35 @@ class LineSinkMetrics:
                 if key in figures:
                     family.add_metric([sink], figures[key])
         yield from families.values()
+
+
+class ModelHealthMetrics:
+    """The drift watch (runtime.drift's `state()`) and model swaps (runtime.model_swap's `summary()`, absent
+    with --server), read at scrape time."""
+
+    def __init__(self, drift: Callable[[], dict], swaps: Callable[[], dict] | None) -> None:
+        self.drift, self.swaps = drift, swaps
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        d = self.drift()
+        if d["enabled"]:
+            ratio = float("nan") if d["ratio"] is None else d["ratio"]
+            yield GaugeMetricFamily(
+                f"{PREFIX}_drift_ratio", "Median of recent OK scores over the fit's held-out median.", ratio
+            )
+            yield GaugeMetricFamily(f"{PREFIX}_drift_bound", "The drift ratio past which the run warns.", d["bound"])
+            yield GaugeMetricFamily(f"{PREFIX}_drifting", "1 while the drift ratio is past its bound.", d["drifting"])
+        if self.swaps is not None:
+            s = self.swaps()
+            yield CounterMetricFamily(f"{PREFIX}_model_swaps", "Replaced model files swapped in.", len(s["swaps"]))
+            yield CounterMetricFamily(
+                f"{PREFIX}_model_swaps_refused",
+                "Replaced model files refused (the running model went on).",
+                s["refused"],
+            )
+            digest = GaugeMetricFamily(f"{PREFIX}_model_scoring", "1 for the model scoring now.", labels=["digest"])
+            digest.add_metric([s["digest"]], 1)
+            yield digest

@@ -95,10 +95,12 @@ def open_line_sinks(
     threshold: float | None,
     results: Path | None,
     log: Callable[[str], None],
+    health: Callable[[], dict] | None = None,
 ) -> dict[str, object]:
     """Open every requested sink (each network client on its own threads); a sink that fails to open closes
     the ones already opened. Each store-and-forward sink has its own spool, `<spool root>/<kind>-<camera>`.
-    Keyed by kind (mqtt, webhook, opcua, modbus); each has `stats()` for the summary and metrics."""
+    Keyed by kind (mqtt, webhook, opcua, modbus); each has `stats()` for the summary and metrics. `health`:
+    extra fields for MQTT's periodic summary (run's drift watch)."""
     from padim_edge.sinks.spool import Spool
 
     if not options.any:
@@ -119,7 +121,7 @@ def open_line_sinks(
             settings = parse_mqtt(o.mqtt, o.mqtt_ca, o.mqtt_cert, o.mqtt_key, o.mqtt_password_file)
             spooled = spool("mqtt")
             sinks["mqtt"] = MqttSink(
-                settings, identity, spooled, o.mqtt_rate, o.drain_s, o.mqtt_summary_s, o.mqtt_overlays, log
+                settings, identity, spooled, o.mqtt_rate, o.drain_s, o.mqtt_summary_s, o.mqtt_overlays, log, health
             )
         if options.webhook:
             from padim_edge.sinks.webhook import WebhookSink, parse_webhook

@@ -209,9 +209,10 @@ class MqttSink:
         summary_s: float = 60.0,
         overlays: bool = False,
         log: Callable[[str], None] | None = None,
+        health: Callable[[], dict] | None = None,
     ) -> None:
         log = log or (lambda _message: None)
-        self.identity, self.needs_images = identity, overlays
+        self.identity, self.needs_images, self.health = identity, overlays, health
         self.counts = VerdictCounts()
         self._images: deque = deque(maxlen=4)  # newest NG overlays only: images are best effort
         self.transport = MqttTransport(settings, identity, self._summary, summary_s, self._images, log)
@@ -226,6 +227,7 @@ class MqttSink:
             "spooled": delivery["spooled"],
             "spool_dropped": delivery["dropped"],
             "failed_sends": delivery["failed"],
+            **(self.health() if self.health else {}),
         }
 
     def wants_overlay(self, result: FrameResult) -> bool:

@@ -42,8 +42,8 @@ class Identity:
 
     @classmethod
     def of(cls, backend: Backend, camera: str, threshold: float | None) -> Identity:
-        """Read the model's name and digest from the backend's metadata at start. The one place that names
-        the model in payloads: a per-result digest (hot model swaps) replaces `model_digest` here."""
+        """Read the model's name and digest from the backend's metadata at start (the status message's
+        model); each result's payload names the model that scored it (`model_digest`, after a swap)."""
         config = backend.info.config
         name = config.category or config.backbone
         return cls(check_camera(camera), name, backend.info.export.graph_sha256, threshold, new_run_id())
@@ -57,7 +57,7 @@ class Identity:
             "payload_schema": PAYLOAD_SCHEMA,
             "result_id": self.result_id(result),
             "camera": self.camera,
-            "model": {"name": self.model_name, "digest": self.model_digest},
+            "model": {"name": self.model_name, "digest": result.model_digest or self.model_digest},
             "created": utc_now(),
             "result": result.as_json(),
         }
