@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from padim_edge.contract.files import process_alive
+from padim_edge.contract.writer_id import writer_gone, writer_id
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.contract import (
@@ -177,12 +177,13 @@ def use_own_libpython() -> None:
 
 
 def fresh_workspace() -> Path:
-    """PyTriton's workspace (tritonserver copy, sockets) for this process: PYTRITON_HOME/padim-edge-<pid>.
-    Workspaces left by serve processes that died without cleaning up (kill -9) are removed first."""
+    """PyTriton's workspace (tritonserver copy, sockets) for this process: PYTRITON_HOME/padim-edge-HOST-PID.
+    Workspaces left by serve processes of this host that died without cleaning up (kill -9) are removed
+    first; another host's (a home folder shared over NFS) are left alone."""
     from pytriton.constants import PYTRITON_HOME
 
-    for old in PYTRITON_HOME.glob("padim-edge-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not process_alive(int(pid)):
+    for old in PYTRITON_HOME.glob("padim-edge-*-*"):
+        host, _, pid = old.name.removeprefix("padim-edge-").partition("-")
+        if pid.isdigit() and writer_gone(host, int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    return PYTRITON_HOME / f"padim-edge-{os.getpid()}"
+    return PYTRITON_HOME / f"padim-edge-{writer_id()}"
