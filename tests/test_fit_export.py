@@ -88,13 +88,32 @@ def test_resnet18_with_random_weights_and_shared_covariances_exports_with_parity
     tmp_path: Path, cells_root: Path
 ) -> None:
     split = load_dataset("folder", cells_root, "cells", limit=6)
-    options = FitOptions(backbone="resnet18", weights="random", input_size=68, cov_block=2, show_progress=False)
+    options = FitOptions(backbone="resnet18", weights="random", input_size=64, cov_block=3, show_progress=False)
     config = fit(split, tmp_path / "r18", options)
-    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 144)
+    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (64, 128)
     _, mean, factor = load_run(tmp_path / "r18")
-    assert mean.shape[0] == 17 * 36 and factor.shape[0] == 9 * 18  # one per 2x2 tile, edge tiles smaller
+    assert mean.shape[0] == 16 * 32 and factor.shape[0] == 6 * 11  # one per 3x3 tile, edge tiles smaller
     parity = check_parity(tmp_path / "r18", export_run(tmp_path / "r18").path, split.test)
     assert parity.ok, parity
+
+
+def test_an_input_size_off_the_backbone_stride_is_rounded_and_said(
+    tmp_path: Path, cells_root: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """225x301 would give stride-4/8/16 grids of 57x76, 29x38 and 15x19, which do not line up: the fit takes
+    the nearest multiples of 16 and says so in one warning line."""
+    out = tmp_path / "odd"
+    args = ["fit", "--dataset", "folder", "--data-root", cells_root, "--category", "cells", "--limit", "4"]
+    code = main([*map(str, args), "--input-size", "225x301", "--out", str(out), "-q"])
+    err = capfd.readouterr().err
+    assert code == 0, err
+    config, mean, _ = load_run(out)
+    assert config.input_hw == (224, 304) and mean.shape[0] == (224 // 4) * (304 // 4)
+    said = [line for line in err.splitlines() if "--input-size" in line]
+    assert said == [
+        "warning: --input-size: 225x301 rounded to 224x304, multiples of efficientnet_lite0's stride 16 at blocks.10 "
+        "(its feature grids line up only then)"
+    ]
 
 
 def test_non_finite_statistics_are_refused_at_load_and_export(cells_run: Path, tmp_path: Path) -> None:

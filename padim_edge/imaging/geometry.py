@@ -131,6 +131,13 @@ def default_input_hw(frame_sizes: Sequence[tuple[int, int]], short_side: int) ->
     return (short_side, longer) if aspect >= 1 else (longer, short_side)
 
 
+def snap_to_stride(input_hw: tuple[int, int], stride: int) -> tuple[int, int]:
+    """Each side rounded to the nearest multiple of `stride` (at least one stride): the backbone's taps then
+    give feature grids of exactly H/stride_k x W/stride_k, which line up when the deeper ones are upsampled
+    onto the first (225x301 would give grids of 57x76, 29x38 and 15x19 at strides 4, 8 and 16)."""
+    return tuple(max(stride, stride * round(side / stride)) for side in input_hw)  # type: ignore[return-value]
+
+
 def parse_input_size(text: str) -> tuple[int, int] | int:
     """`--input-size`: "HxW" (e.g. 224x400) or one number S, the shorter side (the other follows the images)."""
     parts = text.lower().replace("×", "x").split("x")
