@@ -170,7 +170,9 @@ def _score_then_add(
     batches = iter_batches(samples, options.batch_size, geometry)
     for batch in progress(batches, math.ceil(len(samples) / options.batch_size), "threshold", options.show_progress):
         embedding = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(batch.images))))
-        scores.append(graph.post(graph.head(embedding))[1].numpy())
+        amap, score = graph.post(graph.head(embedding))
+        pairs = zip(batch.placements, amap[:, 0].numpy(), score.numpy())
+        scores.append(np.array([p.image_score(m, s) for p, m, s in pairs], np.float32))  # as the runtime scores
         stats.update(embedding.flatten(2).transpose(1, 2))
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 

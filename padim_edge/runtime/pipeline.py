@@ -290,7 +290,7 @@ class Pipeline:
             todo, maps, scores = [], [], []
         done = time.perf_counter()
         for result, amap, score in zip(todo, maps, scores, strict=True):
-            result.score = float(score)
+            result.score = result.placement.image_score(amap, score)
             result.normalized, result.verdict = self.predictor.judge(result.score)
             result.tensor = None
             result.anomaly_map = amap if self.options.keep_images else None
