@@ -37,8 +37,9 @@ for name, command in (
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code. User errors become one `error:` line on stderr and exit code 2,
-    never a traceback; so do failures of the file system (a full disk, a file that vanished). Python
-    warnings (a skipped training image) are one `warning:` line each."""
+    never a traceback; so do failures of the file system (a full disk, a file that vanished), and a command
+    whose optional extra is not installed (it names the extra). Python warnings (a skipped training image)
+    are one `warning:` line each."""
     from padim_edge.errors import UserError
 
     command = typer.main.get_command(app)
@@ -63,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"{where}{exc.strerror or exc}")
         except MemoryError:
             return _fail("out of memory (a smaller --batch, input size or d needs less)")
+        except ModuleNotFoundError as exc:  # an optional extra not installed (the runtime-only install)
+            from padim_edge.commands.extras import missing_extra
+
+            args = sys.argv[1:] if argv is None else argv
+            message = missing_extra(exc.name, next((a for a in args if not a.startswith("-")), ""))
+            if message is None:
+                raise
+            return _fail(message)
     return code if isinstance(code, int) else 0
 
 

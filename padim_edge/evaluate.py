@@ -51,7 +51,7 @@ def predict_split(run_dir: Path, samples: list[Sample], batch_size: int = 16, sh
     for batch in progress(batches, math.ceil(len(samples) / batch_size), "eval", show):
         amap, score = graph(torch.from_numpy(batch.images))
         kept += batch.samples
-        scores.append(score.numpy())
+        scores.append([p.image_score(m, s) for p, m, s in zip(batch.placements, amap[:, 0].numpy(), score.numpy())])
         frames += batch.frames
         masks += batch.masks
         maps += [p.to_frame(m) for p, m in zip(batch.placements, amap[:, 0].numpy())]

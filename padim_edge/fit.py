@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, parse_config
 from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
 from padim_edge.data.frame_record import record_frames
 from padim_edge.errors import UserError
-from padim_edge.imaging.geometry import Geometry, default_input_hw
+from padim_edge.imaging.geometry import Geometry, default_input_hw, snap_to_stride
 from padim_edge.model.backbones import get_backbone
 from padim_edge.model.build import feature_extractor, scoring_graph, select_channels
 from padim_edge.model.graph import FeatureExtractor, PadimGraph
@@ -97,7 +98,16 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     if len(pooling) != len(layers):
         raise UserError(f"--pooling {','.join(map(str, pooling))}: one kernel size, or one per layer ({len(layers)})")
     size = options.input_size
-    input_hw = size if isinstance(size, tuple) else default_input_hw(frame_sizes(fit_set), size)
+    asked = size if isinstance(size, tuple) else default_input_hw(frame_sizes(fit_set), size)
+    deepest = max(layers, key=lambda tap: spec.arch.taps[tap].stride)
+    stride = spec.arch.taps[deepest].stride
+    input_hw = snap_to_stride(asked, stride)
+    if input_hw != asked:
+        warnings.warn(
+            f"--input-size: {asked[0]}x{asked[1]} rounded to {input_hw[0]}x{input_hw[1]}, multiples of "
+            f"{options.backbone}'s stride {stride} at {deepest} (its feature grids line up only then)",
+            stacklevel=2,
+        )
     backbone, weights = load_backbone(options.backbone, spec, options.weights, tuple(layers), options.seed)
     settings = dict(
         format_version=FORMAT_VERSION,
@@ -162,7 +172,9 @@ def score_then_add(
     batches = iter_batches(samples, options.batch_size, geometry)
     for batch in progress(batches, math.ceil(len(samples) / options.batch_size), "threshold", options.show_progress):
         embedding = graph.embed(graph.backbone(graph.preprocess(torch.from_numpy(batch.images))))
-        scores.append(graph.post(graph.head(embedding))[1].numpy())
+        amap, score = graph.post(graph.head(embedding))
+        pairs = zip(batch.placements, amap[:, 0].numpy(), score.numpy())
+        scores.append(np.array([p.image_score(m, s) for p, m, s in pairs], np.float32))  # as the runtime scores
         stats.update(embedding.flatten(2).transpose(1, 2))
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 

@@ -19,8 +19,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+#: What `padim-edge serve` says when a port it was given is taken (by its own check, or by tritonserver).
+PORT_TAKEN = ("cannot listen there", "the Triton server did not start")
+#: Starts on fresh ports after a port was taken between `free_ports` and tritonserver's bind.
+PORT_RETRIES = 3
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 now, all different."""
+    """Ports free on 127.0.0.1 now, all different. Another process may take one before the server binds it
+    (tritonserver cannot be handed a bound socket): `Serve.start` then starts again on fresh ports."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("127.0.0.1", 0))
@@ -91,6 +98,7 @@ class Serve:
     log: list[str] = field(default_factory=list)
     started_s: float = 0.0
     tritonserver: list[int] = field(default_factory=list)  # its pids, found at start (to wait for after a kill)
+    fixed_ports: bool = False  # True: never move to other ports (a restart on the same ones)
 
     @property
     def http(self) -> str:
@@ -105,21 +113,34 @@ class Serve:
         return f"http://127.0.0.1:{self.ports[2]}/metrics"
 
     def start(self, timeout_s: float = 180) -> Serve:
+        """Start and wait for the ready line; on a port taken meanwhile, start again on fresh ports."""
+        for attempt in range(PORT_RETRIES):
+            if self._start(timeout_s):
+                return self
+            taken = any(marker in line for line in self.log for marker in PORT_TAKEN)
+            if self.fixed_ports or not taken or attempt == PORT_RETRIES - 1:
+                break
+            self.ports, self.log = free_ports(3), []
+        raise SystemExit("padim-edge serve did not start:\n" + "".join(self.log[-30:]))
+
+    def _start(self, timeout_s: float) -> bool:
         http, grpc, metrics_port = (str(p) for p in self.ports)
         command = [*CLI, "serve", str(self.model), "--name", self.name, "--threads", str(self.threads)]
         command += ["--http-port", http, "--grpc-port", grpc, "--metrics-port", metrics_port]
         begun = time.perf_counter()
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.process, ready), daemon=True).start()
+        reader = threading.Thread(target=self._read, args=(self.process, ready), daemon=True)
+        reader.start()
         if not ready.wait(timeout_s) or self.process.poll() is not None:
             self.kill()
-            raise SystemExit("padim-edge serve did not start:\n" + "".join(self.log[-30:]))
+            reader.join(10)
+            return False
         self.started_s = time.perf_counter() - begun
         self.tritonserver = [
             p for p in descendants(self.process.pid) if (st := proc_stat(p)) and st[0] == "tritonserver"
         ]
-        return self
+        return True
 
     def _read(self, process: subprocess.Popen, ready: threading.Event) -> None:
         for line in process.stderr:

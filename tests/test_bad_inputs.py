@@ -379,7 +379,7 @@ CASES = [
     # --- info: the model is checked before anything is printed
     Case("info-missing", lambda w: ["info", w.root / "none.onnx"], "no such model file"),
     Case("info-suffix", _model("txt"), "unknown model type"),
-    Case("info-not-onnx", _model("text"), "not a readable ONNX model"),
+    Case("info-not-onnx", _model("text"), "not an ONNX model"),
     Case("info-no-metadata", _model("no-meta"), "no padim-edge metadata"),
     Case("info-metadata-json", _model("meta-json"), "not valid JSON"),
     Case("info-metadata-list", _model("meta-list"), "not a JSON object"),
@@ -395,7 +395,7 @@ CASES = [
     Case("info-foreign-shape", _model("foreign-shape"), "do not match its metadata"),
     Case("info-nan", _model("nan"), "head.mean holds NaN"),
     Case("info-swapped-metadata", _model("swapped"), "digest"),
-    Case("info-external-data-traversal", _model("traversal"), "not a readable ONNX model"),
+    Case("info-external-data-traversal", _model("traversal"), "outside the model's folder"),
     Case("info-engine-no-record", _model("engine-norecord"), "no engine record"),
     Case("info-engine-no-tensorrt", _model("engine"), "TensorRT"),
     # --- predict

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tamper import save, with_mean
 
 from padim_edge.cli import main
 from padim_edge.contract.metadata import read_onnx_metadata
@@ -48,17 +50,25 @@ def test_graph_interface(cells_model: Path) -> None:
     onnx.checker.check_model(str(cells_model))
 
 
-def test_parity_with_pytorch(cells_run: Path, cells_model: Path, cells_root: Path) -> None:
-    parity = check_parity(cells_run, cells_model, cell_samples(cells_root))
-    assert parity.ok and parity.images == 20, parity
+def test_verify_passes_the_export_and_fails_another_graph(cells_run: Path, cells_model: Path, tmp_path: Path) -> None:
+    """The `verify` command (the runtime's parity with PyTorch on every test frame is test_runtime.py's):
+    exit 0 on the run's own export, exit 1 on a consistent model whose statistics are not the run's."""
     assert main(["verify", str(cells_run), "--images", "4"]) == 0
+    other = save(with_mean(onnx.load(str(cells_model)), lambda m: m + 0.5), tmp_path / "other.onnx")
+    assert main(["verify", str(cells_run), "--model", str(other), "--images", "4"]) == 1
 
 
-def test_evaluation_maps_cover_the_original_frames(cells_run: Path, cells_root: Path) -> None:
+def test_evaluation_maps_cover_the_original_frames(cells_run: Path, cells_model: Path, cells_root: Path) -> None:
+    """Each map placed back is the model's whole map stretched over the whole frame: checked against the
+    exported graph's own map resized by OpenCV (an oracle independent of the placement's affine matrix)."""
     samples = cell_samples(cells_root)[::5]
     pred = predict_split(cells_run, samples, show=False)
     assert [m.shape for m in pred.maps] == [f.shape[:2] for f in pred.frames] == [(300, 600)] * len(samples)
-    assert all(m.min() > 0 for m in pred.maps)  # stretch: every frame pixel is scored
+    geometry, backend = Geometry.of(pred.config), OnnxRuntimeBackend(cells_model)
+    for frame, placed in zip(pred.frames, pred.maps):
+        model_map = backend.infer(geometry.prepare(frame)[0][None])[0][0]
+        expected = cv2.resize(model_map, (600, 300), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(placed, expected, rtol=0, atol=0.02 * float(expected.max()))
 
 
 def test_external_data_writes_loads_and_runs(
@@ -88,13 +98,32 @@ def test_resnet18_with_random_weights_and_shared_covariances_exports_with_parity
     tmp_path: Path, cells_root: Path
 ) -> None:
     split = load_dataset("folder", cells_root, "cells", limit=6)
-    options = FitOptions(backbone="resnet18", weights="random", input_size=68, cov_block=2, show_progress=False)
+    options = FitOptions(backbone="resnet18", weights="random", input_size=64, cov_block=3, show_progress=False)
     config = fit(split, tmp_path / "r18", options)
-    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (68, 144)
+    assert config.weights_source == "random" and config.weights_sha256 is None and config.input_hw == (64, 128)
     _, mean, factor = load_run(tmp_path / "r18")
-    assert mean.shape[0] == 17 * 36 and factor.shape[0] == 9 * 18  # one per 2x2 tile, edge tiles smaller
+    assert mean.shape[0] == 16 * 32 and factor.shape[0] == 6 * 11  # one per 3x3 tile, edge tiles smaller
     parity = check_parity(tmp_path / "r18", export_run(tmp_path / "r18").path, split.test)
     assert parity.ok, parity
+
+
+def test_an_input_size_off_the_backbone_stride_is_rounded_and_said(
+    tmp_path: Path, cells_root: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """225x301 would give stride-4/8/16 grids of 57x76, 29x38 and 15x19, which do not line up: the fit takes
+    the nearest multiples of 16 and says so in one warning line."""
+    out = tmp_path / "odd"
+    args = ["fit", "--dataset", "folder", "--data-root", cells_root, "--category", "cells", "--limit", "4"]
+    code = main([*map(str, args), "--input-size", "225x301", "--out", str(out), "-q"])
+    err = capfd.readouterr().err
+    assert code == 0, err
+    config, mean, _ = load_run(out)
+    assert config.input_hw == (224, 304) and mean.shape[0] == (224 // 4) * (304 // 4)
+    said = [line for line in err.splitlines() if "--input-size" in line]
+    assert said == [
+        "warning: --input-size: 225x301 rounded to 224x304, multiples of efficientnet_lite0's stride 16 at blocks.10 "
+        "(its feature grids line up only then)"
+    ]
 
 
 def test_non_finite_statistics_are_refused_at_load_and_export(cells_run: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -132,6 +133,10 @@ def test_a_format_1_model_keeps_working(cells_root: Path, tmp_path: Path, cell_f
     onnx.save(model, str(tmp_path / "old.onnx"))
     old = Predictor(open_backend(tmp_path / "old.onnx"))
     assert (old.input_hw, old.geometry.mode) == ((64, 64), "crop")
-    now = Predictor(open_backend(path))
-    frame = read_image(cell_frames[0])
-    assert score(old, [frame])[0] == pytest.approx(score(now, [frame])[0], rel=1e-6)
+    # 0.1's pre-processing, by hand: the shorter side to 64, then the centre 64x64 (the 600x300 pair's middle)
+    frame = read_image(cell_frames[-1])
+    resized = cv2.resize(frame, (128, 64), interpolation=cv2.INTER_AREA)
+    by_hand = old.backend.infer(resized[None, :, 32:96])[1][0]
+    assert score(old, [frame])[0] == pytest.approx(float(by_hand), rel=1e-5)
+    stretched = old.backend.infer(cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA)[None])[1][0]
+    assert abs(stretched - by_hand) > 1e-3 * by_hand  # the frame is wide: the two placements differ

@@ -1,8 +1,8 @@
 """Quality on the MVTec AD screw copy with the default settings, on square frames and on wide ones.
 
-Dataset-specific: skipped where ../shared/data/mvtec is absent. The floors sit under what `make choices`
-measured for the default (docs/choices.md: mean over 3 seeds), so a regression fails here and seed noise
-does not.
+Dataset-specific: skipped where ../shared/data/mvtec is absent (failed instead in CI: tests/conftest.py).
+The floors sit under what `make choices` measured for the default (docs/choices.md: mean over 3 seeds), so a
+regression fails here and seed noise does not.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""What `predict` and `run` share: one pipeline run to its end under Ctrl-C/SIGTERM handling, and the exit
-code its summary calls for."""
+"""What `predict` and `run` share: one pipeline run to its end under Ctrl-C/SIGTERM handling
+(`runtime.stop_signals`), and the exit code its summary calls for."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import TYPE_CHECKING
 
 import typer
 
 from padim_edge.errors import UserError
+from padim_edge.runtime.stop_signals import StopSignals
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,28 +18,6 @@ if TYPE_CHECKING:
     from padim_edge.runtime.sources import Source
     from padim_edge.runtime.status_line import StatusLine
     from padim_edge.sinks.base import Sink
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set `received` (no locks: safe in a handler); a second one aborts at once."""
-
-    def __init__(self) -> None:
-        self.received = ""
-        self._previous: dict = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self.received:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def score_source(

@@ -26,33 +26,27 @@ def serve(
     instances: Annotated[Optional[int], typer.Option(min=1, help="Model instances (onnxruntime sessions) (1).")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime intra-op threads per instance.")] = None,
 ) -> None:
-    """Serve a model over HTTP and gRPC with Triton's dynamic batcher; Ctrl-C or SIGTERM stops it cleanly
-    (exit code 130 after Ctrl-C, 0 after SIGTERM, as `run`).
+    """Serve a model over HTTP and gRPC with Triton's dynamic batcher. The server reports ready once the model
+    is loaded. Ctrl-C (SIGINT, also in a background job) or SIGTERM stops it cleanly: exit code 130 after
+    SIGINT, 0 after SIGTERM, as `run`; further signals while it stops are ignored.
 
     Clients: `padim-edge run --server grpc://HOST:GRPC_PORT --model-name NAME`, or any KServe v2 client.
     """
-    import signal
-    import threading
-
+    from padim_edge.runtime.stop_signals import StopSignals
     from padim_edge.serving.pytriton_server import ServeOptions
     from padim_edge.serving.pytriton_server import serve as run_server
 
-    received: list[str] = []
-
-    def stop(signum: int, _frame: object) -> None:
-        received.append(signal.Signals(signum).name)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-        signal.signal(signal.SIGTERM, stop)
     options = ServeOptions(
         name, host, http_port, grpc_port, metrics_port, max_batch, queue_delay_us, instances, threads
     )
-    try:
-        # stderr: tritonserver's own log goes to stdout, and lines would interleave
-        run_server(model, options, on_ready=lambda line: typer.echo(line + "  (Ctrl-C stops)", err=True))
-    except KeyboardInterrupt:
-        typer.echo("stopped", err=True)
-        raise typer.Exit(0 if received == ["SIGTERM"] else 130) from None
+
+    def ready(line: str) -> None:  # stderr: tritonserver's own log goes to stdout, and lines would interleave
+        typer.echo(line + "  (Ctrl-C stops)", err=True)
+
+    with StopSignals() as signals:
+        run_server(model, options, on_ready=ready, stop_requested=lambda: bool(signals.received))
+    if signals.received:
+        typer.echo(f"stopped ({signals.received})", err=True)
+        raise typer.Exit(signals.exit_code)
     typer.echo("error: the Triton server exited by itself", err=True)
     raise typer.Exit(1)

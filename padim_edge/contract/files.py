@@ -2,7 +2,8 @@
 
 Every artifact is written to a temporary sibling and renamed into place, so a reader (or a process killed
 half-way) never sees half a file. A run folder is staged whole and swapped in with one rename. Temporary
-names carry the writer's process id: leftovers of a killed process are removed by the next writer.
+names carry the writer's host and process id (`contract.writer_id`): leftovers of a killed process of this
+host are removed by the next writer; another host's are never touched.
 """
 
 from __future__ import annotations
@@ -20,22 +21,25 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from padim_edge.contract.writer_id import HOST_TAG, writer_gone, writer_id
 from padim_edge.errors import UserError
 
-# .NAME.PID.RANDOM.tmp (files) and .NAME.staging-PID-RANDOM (folders): what `clean_stale` may remove.
+# .NAME.HOST-PID.RANDOM.tmp (files) and .NAME.staging-HOST-PID-RANDOM (folders): what `clean_stale` may remove.
 STAGING = "staging"
-_STALE = re.compile(r"^\..+\.(?:(?P<a>\d+)\.[0-9a-f]+\.tmp|staging-(?P<b>\d+)-[0-9a-z_]+)$")
+_STALE = re.compile(
+    rf"^\..+\.(?:(?P<ha>{HOST_TAG})-(?P<a>\d+)\.[0-9a-f]+\.tmp|staging-(?P<hb>{HOST_TAG})-(?P<b>\d+)-[0-9a-z_]+)$"
+)
 
 
 def staging_prefix(path: Path) -> str:
     """The name prefix of a staging folder for `path` (tempfile adds the random part)."""
-    return f".{path.name}.{STAGING}-{os.getpid()}-"
+    return f".{path.name}.{STAGING}-{writer_id()}-"
 
 
 def _temp_name(path: Path, kind: str) -> Path:
     token = secrets.token_hex(4)
     if kind == "file":
-        return path.with_name(f".{path.name}.{os.getpid()}.{token}.tmp")
+        return path.with_name(f".{path.name}.{writer_id()}.{token}.tmp")
     return path.with_name(staging_prefix(path) + token)
 
 
@@ -122,13 +126,16 @@ def _exchange(a: Path, b: Path) -> None:
 
 
 def clean_stale(folder: Path) -> list[Path]:
-    """Remove the temporary files and staging folders in `folder` whose writing process is gone."""
+    """Remove the temporary files and staging folders in `folder` whose writer, a process of this host, is
+    gone (another host's are kept: its process ids mean nothing here)."""
     removed = []
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
         match = _STALE.match(entry.name)
-        if match is None or process_alive(int(match.group("a") or match.group("b"))):
+        if match is None or not writer_gone(
+            match.group("ha") or match.group("hb"), int(match.group("a") or match.group("b"))
+        ):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -136,19 +143,6 @@ def clean_stale(folder: Path) -> list[Path]:
             entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` exists (this process counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_output_file(path: Path, flag: str) -> Path:

@@ -3,10 +3,10 @@
 TensorRT 10 Python API: the ONNX parser (every error printed with its node), one optimisation profile
 over the batch axis, a workspace limit, an optional timing cache, and the precision: fp32; fp16 with the
 Mahalanobis head and post-processing pinned to fp32 (squared distances overflow fp16); or int8 from
-calibration on good images, head still fp32. DLA cores (Jetson Xavier/Orin) with GPU fallback on request.
+calibration on good images, head still fp32. DLA cores (Jetson Orin) with GPU fallback on request.
 The engine is written atomically with its JSON record beside it (`contract.engine_record`).
 
-Needs `onnx` (reads the graph: no weights loaded), `tensorrt` and a CUDA binding; never torch, so it runs
+Needs `onnx` (reads the model and checks its digest), `tensorrt` and a CUDA binding; never torch, so it runs
 on a Jetson. `trtexec_command` gives the same build as a trtexec command line.
 """
 
@@ -28,7 +28,8 @@ from padim_edge.accel.cuda_binding import CudaBinding, open_binding
 from padim_edge.accel.tensorrt import import_tensorrt, this_machine
 from padim_edge.contract.engine_record import EngineRecord, write_record
 from padim_edge.contract.files import atomic_write, sha256_file
-from padim_edge.contract.metadata import load_graph, metadata_of
+from padim_edge.contract.metadata import load_graph
+from padim_edge.contract.model_file import read_model
 from padim_edge.contract.names import FACTOR, HEAD, POST
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry
@@ -113,9 +114,10 @@ class OnnxFacts:
 
 
 def inspect_onnx(path: Path) -> OnnxFacts:
-    """Read a padim-edge ONNX model's graph (not its tensors) and check it is one."""
-    model = load_graph(path)
-    info = metadata_of(model, str(path))
+    """Read a padim-edge ONNX model (its external data inside its folder, its graph digest checked) and check
+    it is one."""
+    info = read_model(path).info
+    model = load_graph(path)  # the structure alone: shape inference cannot take a graph past 2 GB with its tensors
     inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1:
         raise UserError(f"{path}: expected one input (frames), found {inputs}")

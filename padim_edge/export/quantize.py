@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from padim_edge.contract.external_data import external_data_files
 from padim_edge.contract.files import clean_stale, staging_prefix
 from padim_edge.contract.metadata import graph_digest, metadata_of, set_metadata
 from padim_edge.contract.names import BACKBONE, INPUT
@@ -97,7 +98,7 @@ def quantize_backbone(
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"calibration frames must be uint8 [N, S, S, 3] with N >= 1, got {frames.dtype} {frames.shape}")
     source = onnx.load(str(model_path), load_external_data=False)
-    external = any(i.data_location == onnx.TensorProto.EXTERNAL for i in source.graph.initializer)
+    external = bool(external_data_files(source, model_path))  # refused if outside the model's folder
     out_path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(out_path.parent)
     data_name = out_path.name + ".data"

@@ -3,7 +3,8 @@
 Three resize modes, recorded in the model:
 - `stretch` (default): the whole frame, scaled to H x W independently per axis. The model's H x W follows
   the training images' aspect ratio, so frames shaped like them are scaled without distortion.
-- `letterbox`: the whole frame, scaled uniformly to fit inside H x W, centred, padded with black.
+- `letterbox`: the whole frame, scaled uniformly to fit inside H x W, centred, padded with black; a frame's
+  score is then taken over the cells it fills, never over the bars (`Placement.image_score`).
 - `crop`: scaled uniformly to cover H x W, centred, the overflow cut off (only when asked for).
 
 With `align principal_axis` the placed frame is then turned so the part's principal axis is horizontal
@@ -35,12 +36,20 @@ MULTIPLE = 16  # default input sides are multiples of the deepest feature stride
 
 @dataclass(frozen=True)
 class Placement:
-    """Frame pixel (x, y) -> model pixel `matrix @ (x, y, 1)`; `covers_frame`: every frame pixel is in view."""
+    """Frame pixel (x, y) -> model pixel `matrix @ (x, y, 1)`; `covers_frame`: every frame pixel is in view;
+    `view`: the model rows and columns the frame fills when it does not fill them all (letterbox bars)."""
 
     matrix: np.ndarray  # float64 [2, 3]
     frame_hw: tuple[int, int]
     model_hw: tuple[int, int]
     covers_frame: bool
+    view: tuple[slice, slice] | None = None
+
+    def image_score(self, amap: np.ndarray, graph_score: float) -> float:
+        """The frame's score: the maximum of its model-resolution map [H, W] over the cells that show the
+        frame. The graph's own score is the maximum over its whole input, letterbox bars included, where the
+        statistics never saw black (a frame of another aspect ratio) and a bar cell would decide the verdict."""
+        return float(graph_score) if self.view is None else float(amap[self.view].max())
 
     def to_frame(self, amap: np.ndarray) -> np.ndarray:
         """A model-resolution map [H, W] placed onto the whole frame: float32 [h, w], 0 outside the view."""
@@ -92,7 +101,10 @@ class Geometry:
         sy, sx = nh / h, nw / w
         matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5 + left], [0.0, sy, 0.5 * sy - 0.5 + top]])
         covers = self.mode != "crop" or (nh, nw) == (H, W)
-        return (nh, nw), (top, left), Placement(matrix, (h, w), (H, W), covers)
+        view = None
+        if self.mode == "letterbox" and (nh, nw) != (H, W):
+            view = (slice(top, top + nh), slice(left, left + nw))
+        return (nh, nw), (top, left), Placement(matrix, (h, w), (H, W), covers, view)
 
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
         """A uint8 BGR frame of any size -> the model's uint8 [H, W, 3] input and where the frame went."""
@@ -128,6 +140,13 @@ def default_input_hw(frame_sizes: Sequence[tuple[int, int]], short_side: int) ->
     aspect = float(np.median([w / h for h, w in frame_sizes]))
     longer = max(short_side, MULTIPLE * math.floor(short_side * max(aspect, 1 / aspect) / MULTIPLE + 0.5))
     return (short_side, longer) if aspect >= 1 else (longer, short_side)
+
+
+def snap_to_stride(input_hw: tuple[int, int], stride: int) -> tuple[int, int]:
+    """Each side rounded to the nearest multiple of `stride` (at least one stride): the backbone's taps then
+    give feature grids of exactly H/stride_k x W/stride_k, which line up when the deeper ones are upsampled
+    onto the first (225x301 would give grids of 57x76, 29x38 and 15x19 at strides 4, 8 and 16)."""
+    return tuple(max(stride, stride * round(side / stride)) for side in input_hw)  # type: ignore[return-value]
 
 
 def parse_input_size(text: str) -> tuple[int, int] | int:

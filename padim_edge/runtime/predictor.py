@@ -20,6 +20,12 @@ def check_threshold(threshold: float | None) -> None:
         raise UserError(f"--threshold {threshold}: must be a positive number")
 
 
+def batch_parts(n: int, max_batch: int | None) -> list[tuple[int, int]]:
+    """(start, stop) of the consecutive parts of an `n`-frame batch, each at most `max_batch` frames."""
+    step = max_batch or n
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
+
+
 class Predictor:
     """A backend with the model's geometry and threshold (the model's own unless `threshold` overrides it)."""
 
@@ -44,9 +50,15 @@ class Predictor:
         return self.geometry.prepare(frame)
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run a prepared batch, split to the backend's max batch when it has one."""
-        step = self.backend.max_batch or len(batch)
-        parts = [self.backend.infer(batch[i : i + step]) for i in range(0, len(batch), step)]
+        """Run a prepared batch within the backend's batch range: split to its max batch, and a part smaller
+        than its min batch (a TensorRT profile's) padded with black frames whose results are dropped."""
+        parts = []
+        for start, stop in batch_parts(len(batch), self.backend.max_batch):
+            part, n = batch[start:stop], stop - start
+            if n < self.backend.min_batch:
+                part = np.concatenate([part, np.zeros((self.backend.min_batch - n, *part.shape[1:]), part.dtype)])
+            maps, scores = self.backend.infer(part)
+            parts.append((maps[:n], scores[:n]))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def judge(self, score: float) -> tuple[float | None, str]:
@@ -60,8 +72,9 @@ class Predictor:
         return normalized, NG if normalized > 1.0 else OK
 
     def check_model(self) -> None:
-        """Warm the backend up on a black frame (first calls allocate) and refuse a model that scores it
-        with NaN or infinity: broken statistics would otherwise give every frame the same non-answer."""
+        """Warm the backend up on a black frame (first calls allocate; padded to the backend's min batch) and
+        refuse a model that scores it with NaN or infinity: broken statistics would otherwise give every frame
+        the same non-answer."""
         _, scores = self.infer(np.zeros((1, *self.input_hw, 3), np.uint8))
         if not np.isfinite(scores).all():
             raise UserError(

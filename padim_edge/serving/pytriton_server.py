@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from padim_edge.contract.files import process_alive
 from padim_edge.contract.wire import (
     ANOMALY_MAP,
     INPUT,
@@ -32,10 +31,13 @@ from padim_edge.contract.wire import (
     input_dims,
     map_dims,
 )
+from padim_edge.contract.writer_id import writer_gone, writer_id
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.repository_entry import resolve_model
 
+#: Seconds between two looks at the stop request and at tritonserver's health.
+POLL_S = 0.2
 #: Seconds tritonserver waits for in-flight requests when stopping (its default, 30, holds the ports).
 EXIT_TIMEOUT_S = 3
 
@@ -55,8 +57,14 @@ class ServeOptions:
     threads: int | None = None
 
 
-def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -> None:
-    """Serve until Ctrl-C (KeyboardInterrupt) or until tritonserver exits; always stops it cleanly."""
+def serve(
+    model: Path, options: ServeOptions, on_ready: Callable[[str], None], stop_requested: Callable[[], bool]
+) -> None:
+    """Serve until `stop_requested()` (polled) or until tritonserver exits; always stops it cleanly.
+
+    The model goes into PyTriton's local model store before tritonserver starts, which loads it at start-up:
+    with strict readiness, `/v2/health/ready` answers 200 only once the model is loaded and ready.
+    """
     found = resolve_model(model)
     check_ports(options.host, (options.http_port, options.grpc_port, options.metrics_port))
     instances = options.instances or found.instances or 1
@@ -68,7 +76,7 @@ def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -
     use_own_libpython()
     from pytriton.exceptions import PyTritonError
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import Triton, TritonConfig, TritonLifecyclePolicy
 
     config = TritonConfig(
         http_address=options.host,
@@ -78,9 +86,11 @@ def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -
         metrics_address=options.host,
         metrics_port=options.metrics_port,
         exit_timeout_secs=EXIT_TIMEOUT_S,
+        strict_readiness=True,
     )
     delay = options.queue_delay_us if options.queue_delay_us is not None else found.queue_delay_us
-    triton = Triton(config=config, workspace=fresh_workspace())
+    policy = TritonLifecyclePolicy(launch_triton_on_startup=False, local_model_store=True)
+    triton = Triton(config=config, workspace=fresh_workspace(), triton_lifecycle_policy=policy)
     try:
         triton.bind(
             model_name=name,
@@ -106,8 +116,8 @@ def serve(model: Path, options: ServeOptions, on_ready: Callable[[str], None]) -
             f"serving {name} ({found.onnx}, {instances} instance(s)): grpc://{host}:{options.grpc_port} "
             f"http://{host}:{options.http_port} metrics http://{host}:{options.metrics_port}/metrics"
         )
-        while triton.is_alive():
-            time.sleep(0.5)
+        while triton.is_alive() and not stop_requested():
+            time.sleep(POLL_S)
     finally:
         triton.stop()
         for backend in backends:
@@ -127,13 +137,15 @@ def infer_function(backend: Backend) -> Callable:
 
 
 def add_config_parameter(triton: object, model_name: str, key: str, value: str) -> None:
-    """Add a `parameters` entry to the config PyTriton sends when it loads the model. PyTriton 0.7.0 has no
-    API for it; the entry joins the backend parameters it already writes there (pinned version, tested)."""
+    """Add a `parameters` entry to the model's config and write the config into PyTriton's local model store
+    again (tritonserver reads it from there at start-up). PyTriton 0.7.0 has no API for it; the entry joins
+    the backend parameters it already writes there (pinned version, tested)."""
     models = [model for model in triton._model_manager.models if model.model_name == model_name]
     if not models:
         raise RuntimeError(f"PyTriton has no bound model {model_name!r} (a PyTriton other than 0.7.0?)")
     for model in models:
         model._get_triton_model_config().backend_parameters[key] = value
+        model.generate_model(triton._workspace.model_store_path)
 
 
 def check_ports(host: str, ports: tuple[int, ...]) -> None:
@@ -165,13 +177,13 @@ def use_own_libpython() -> None:
 
 
 def fresh_workspace() -> Path:
-    """PyTriton's workspace (tritonserver copy, sockets) for this process: PYTRITON_HOME/padim-edge-<pid>.
-    Workspaces left by serve processes that died without cleaning up (kill -9) are removed first."""
+    """PyTriton's workspace (tritonserver copy, sockets) for this process: PYTRITON_HOME/padim-edge-HOST-PID.
+    Workspaces left by serve processes of this host that died without cleaning up (kill -9) are removed
+    first; another host's (a home folder shared over NFS) are left alone."""
     from pytriton.constants import PYTRITON_HOME
 
-    for old in PYTRITON_HOME.glob("padim-edge-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not process_alive(int(pid)):
+    for old in PYTRITON_HOME.glob("padim-edge-*-*"):
+        host, _, pid = old.name.removeprefix("padim-edge-").partition("-")
+        if pid.isdigit() and writer_gone(host, int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    return PYTRITON_HOME / f"padim-edge-{os.getpid()}"
-    return True
+    return PYTRITON_HOME / f"padim-edge-{writer_id()}"

@@ -6,7 +6,9 @@
 
 Each config: the uint8 `frames` input [H, W, 3], both outputs, dynamic batching with a queue delay, an
 instance group, a zero-frame warm-up, and the model's padim-edge metadata in `parameters` (so a client
-knows the input size and threshold without the model file). Torch-free; reads the ONNX file with `onnx`.
+knows the input size and threshold without the model file). Torch-free; reads the ONNX file with `onnx`,
+checked as the runtime checks it (`contract.model_file`): a graph that does not match its digest, or external
+data outside the model's folder, is refused before anything is copied.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
-
 from padim_edge.contract.engine_record import read_record, record_path
 from padim_edge.contract.files import staged_folder
-from padim_edge.contract.metadata import ModelInfo, document_metadata, load_graph, metadata_of
+from padim_edge.contract.metadata import ModelInfo, document_metadata
+from padim_edge.contract.model_file import read_model
 from padim_edge.contract.wire import (
     ANOMALY_MAP,
     INPUT,
@@ -75,21 +76,15 @@ def write_repository(model: Path, repository: Path, options: RepositoryOptions =
 
 
 def read_onnx(model: Path) -> tuple[ModelInfo, list[Path]]:
-    """(padim-edge metadata, external data files) of an exported ONNX file, its I/O checked."""
-    proto = load_graph(model)
-    graph = proto.graph
+    """(padim-edge metadata, external data files) of an exported ONNX file: its external data inside its
+    folder, its graph digest and its I/O checked."""
+    checked = read_model(model)
+    graph = checked.proto.graph
     found = {v.name: v.type.tensor_type.elem_type for v in (*graph.input, *graph.output)}
     wrong = [name for name, elem in GRAPH_IO.items() if found.get(name) != elem]
     if wrong:
         raise UserError(f"{model}: not a padim-edge graph (missing or mistyped {', '.join(wrong)})")
-    locations = {
-        entry.value
-        for tensor in graph.initializer
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-    return metadata_of(proto, str(model)), [model.parent / location for location in sorted(locations)]
+    return checked.info, checked.data_files
 
 
 def onnx_config(name: str, info: ModelInfo, metadata: str, options: RepositoryOptions) -> dict:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from procs import Serve, free_ports, wait_gone
+from procs import Serve, wait_gone
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def elpv_images() -> list[Path]:
 @pytest.fixture(scope="module")
 def server(tiny_onnx: Path) -> Iterator[Serve]:
     """`padim-edge serve` of the tiny model; SIGTERM at the end must exit 0 and take tritonserver along."""
-    running = Serve(tiny_onnx, "tiny", 1, free_ports(3)).start(120)
+    running = Serve(tiny_onnx, "tiny", 1).start(120)
     try:
         yield running
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from procs import Serve, free_ports, wait_gone
+from procs import Serve, wait_gone
 
 from padim_edge.runtime.backends.base import BackendUnavailable
 from padim_edge.runtime.backends.triton import open_triton
@@ -55,9 +55,8 @@ class Collect:
 
 
 def test_kill_9_and_restart(tiny_onnx: Path, elpv_images: list[Path]):
-    ports = free_ports(3)
-    first = Serve(tiny_onnx, "tiny", 1, ports).start(120)
-    second = Serve(tiny_onnx, "tiny", 1, ports)
+    first = Serve(tiny_onnx, "tiny", 1).start(120)
+    second = Serve(tiny_onnx, "tiny", 1, first.ports, fixed_ports=True)  # restarted on the same ports
     frame = np.zeros((1, 64, 96, 3), np.uint8)
     try:
         backend, probe = open_triton(first.grpc, first.name), open_triton(first.http, first.name)
@@ -71,12 +70,10 @@ def test_kill_9_and_restart(tiny_onnx: Path, elpv_images: list[Path]):
         first.process.wait()
         assert not wait_gone(first.tritonserver, 30), "tritonserver outlived a kill -9 of serve"
 
-        for limit_s in (1.0, 0.01):  # the first call fails fast; the next one fails without trying
-            started = time.perf_counter()
+        for _ in range(2):  # the first call tries and fails; the next one, within the backoff, does not try
             with pytest.raises(BackendUnavailable):
                 probe.infer(frame)
-            assert time.perf_counter() - started < limit_s
-        assert probe.backoff.failures == 1
+        assert probe.backoff.failures == 1  # one attempt counted: the second call never reached the network
 
         waiting: list = []
         waiter = threading.Thread(target=lambda: waiting.append(open_triton(first.http, first.name, wait_s=120)))

@@ -22,7 +22,7 @@ def open_backend(
 
     `spinning=False` stops onnxruntime's idle intra-op threads from busy-waiting: right for pipelines whose
     other threads (decode, pre-processing) need the cores between inferences. Where onnxruntime's TensorRT
-    provider is used, its engine and timing caches go to `.ort-trt-cache/` beside the model.
+    provider is used, its engine and timing caches go to `.ort-trt-cache/<graph digest>-fp32/` beside the model.
     """
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
@@ -37,7 +37,7 @@ def open_backend(
     import onnxruntime as ort
 
     from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
-    from padim_edge.runtime.backends.ort_tensorrt import PROVIDER, ort_tensorrt_options
+    from padim_edge.runtime.backends.ort_tensorrt import PROVIDER, ort_tensorrt_cache, ort_tensorrt_options
 
     chosen = choose_providers(ort.get_available_providers(), providers)
     options = None
@@ -45,7 +45,7 @@ def open_backend(
         from padim_edge.contract.metadata import read_onnx_metadata
 
         info = read_onnx_metadata(path)
-        options = ort_tensorrt_options(path.parent / ".ort-trt-cache", info.input_hw)
+        options = ort_tensorrt_options(ort_tensorrt_cache(path, info), info.input_hw)
     return OnnxRuntimeBackend(path, chosen, threads, options, spinning=spinning)
 
 

@@ -18,6 +18,8 @@ class Backend(ABC):
     """Runs the exported graph: uint8 BGR frames [N, H, W, 3] -> (maps [N, H, W], scores [N]), float32."""
 
     info: ModelInfo
+    #: Smallest batch one call accepts (a TensorRT profile's min): smaller batches are padded up to it.
+    min_batch: int = 1
     #: Largest batch one call accepts (a TensorRT profile's max); None when unbounded.
     max_batch: int | None = None
 

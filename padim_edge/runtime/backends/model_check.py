@@ -1,7 +1,7 @@
 """What the runtime checks in an ONNX model before its first frame, each failure one line naming the file:
-its metadata (schema, ranges, version), its graph digest (a graph carrying another model's metadata is
-refused), its inputs and outputs against the metadata, and that every float tensor it holds (statistics,
-weights) is finite.
+its metadata (schema, ranges, version), its external data (inside its folder) and graph digest (a graph
+carrying another model's metadata is refused; `contract.model_file`), its inputs and outputs against the
+metadata, and that every float tensor it holds (statistics, weights) is finite.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from padim_edge.contract.metadata import ModelInfo, check_io, graph_digest, metadata_of
+from padim_edge.contract.metadata import ModelInfo, check_io
+from padim_edge.contract.model_file import read_model
 from padim_edge.errors import UserError
 
 if TYPE_CHECKING:
@@ -20,27 +21,15 @@ if TYPE_CHECKING:
 
 def check_onnx_model(path: Path) -> ModelInfo:
     """Load `path` (with its external data) and check it as above; returns its metadata."""
-    model = _load(path)
-    info = metadata_of(model, str(path))
-    if info.export.graph_sha256 and graph_digest(model) != info.export.graph_sha256:
-        raise UserError(f"{path}: the graph does not match the digest in its metadata (altered, or foreign metadata)")
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    checked = read_model(path)
+    model, info = checked.proto, checked.info
     initializers = {t.name for t in model.graph.initializer}
     inputs = [_value(v) for v in model.graph.input if v.name not in initializers]
     check_io(info, inputs, [_value(v) for v in model.graph.output], str(path))
     _check_finite(model, path)
     return info
-
-
-def _load(path: Path) -> onnx.ModelProto:
-    import onnx
-
-    if not path.is_file():
-        raise UserError(f"{path}: no such model file")
-    try:
-        return onnx.load(str(path), load_external_data=True)
-    except Exception as exc:  # protobuf and onnx raise assorted types for damaged or unsafe files
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise UserError(f"{path}: not a readable ONNX model ({reason})") from None
 
 
 def _value(info: onnx.ValueInfoProto) -> tuple[str, str, list[int | str | None]]:

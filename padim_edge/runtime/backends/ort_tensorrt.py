@@ -3,7 +3,9 @@
 onnxruntime builds the engine on first use and keeps it in a cache directory, so later starts are fast.
 `open_backend` passes these options whenever the TensorRT provider is chosen (`--provider
 TensorrtExecutionProvider`, or by default where onnxruntime-gpu has it), with the engine cache in
-`.ort-trt-cache/` beside the model. Needs onnxruntime-gpu built with TensorRT (Jetson: the Jetson Zoo wheels).
+`.ort-trt-cache/<graph digest>-<precision>/` beside the model: onnxruntime names its cached engines after
+the model file, so a re-export under the same name gets a new folder instead of the stale engine.
+Needs onnxruntime-gpu built with TensorRT (Jetson: the Jetson Zoo wheels).
 
 The provider has no per-layer precision: `fp16` runs the whole graph in fp16, the Mahalanobis head
 included, whose squared distances overflow fp16 on strong anomalies (scores become inf). Keep fp32 here,
@@ -14,9 +16,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from padim_edge.contract.files import sha256_file
+from padim_edge.contract.metadata import ModelInfo
 from padim_edge.contract.names import INPUT
 
 PROVIDER = "TensorrtExecutionProvider"
+
+
+def ort_tensorrt_cache(model: Path, info: ModelInfo, fp16: bool = False) -> Path:
+    """The engine cache folder of `model`: keyed by its graph digest (the file's sha256 for a model exported
+    before digests) and the precision, so an engine is only ever reused for the graph it was built from."""
+    digest = info.export.graph_sha256 or sha256_file(model)
+    return model.parent / ".ort-trt-cache" / f"{digest[:16]}-{'fp16' if fp16 else 'fp32'}"
 
 
 def ort_tensorrt_options(

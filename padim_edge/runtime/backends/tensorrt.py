@@ -36,7 +36,7 @@ class TensorRTBackend(Backend):
             check_engine(self.record, path, this_machine(trt, self.cuda))
             with self.cuda.current():
                 self._load(trt, path)
-                self.max_batch = self._profile[2]
+                self.min_batch, self.max_batch = self._profile[0], self._profile[2]
                 if cuda_graph:
                     self._capture()
         except BaseException:
@@ -78,6 +78,7 @@ class TensorRTBackend(Backend):
         self._enqueue()  # TensorRT's docs: run once after a shape change before capturing
         self.cuda.sync(self.stream)
         self._graph = self.cuda.capture(self.stream, self._enqueue)
+        self.min_batch = 1  # smaller batches are padded to the captured one here
         self.max_batch = self._batch
 
     def _set_batch(self, n: int) -> None:
@@ -90,9 +91,8 @@ class TensorRTBackend(Backend):
         h, w = self.info.input_hw
         if frames.dtype != np.uint8 or frames.shape[1:] != (h, w, 3):
             raise UserError(f"expected uint8 frames [N, {h}, {w}, 3], got {frames.dtype} {list(frames.shape)}")
-        low = 1 if self._graph is not None else self._profile[0]
-        if not low <= n <= self.max_batch:
-            raise UserError(f"{self.path}: batch {n} outside the engine's range {low}..{self.max_batch}")
+        if not self.min_batch <= n <= self.max_batch:  # the Predictor pads and splits batches into this range
+            raise UserError(f"{self.path}: batch {n} outside the engine's range {self.min_batch}..{self.max_batch}")
         batch = self._batch if self._graph is not None else n  # a graph runs its fixed batch, padded
         host_in = self._host[self.input_name]
         with self.cuda.current():
