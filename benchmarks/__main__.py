@@ -26,7 +26,7 @@ from benchmarks.doc_section import DirtyTree, TreeState, sections_in, tree_state
 from benchmarks.fit_scaling import measure as fit_scaling  # noqa: E402
 from benchmarks.latency import Plan, log  # noqa: E402
 from benchmarks.paths import CACHE, CATEGORY, MVTEC, PEER, QUICK_RESULTS, README, RESULTS, ROOT  # noqa: E402
-from padim_edge.contract.files import atomic_write  # noqa: E402
+from padim_edge.storage.atomic import atomic_write  # noqa: E402
 
 
 def parse() -> tuple[suite.Options, Path, bool, bool]:

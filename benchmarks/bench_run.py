@@ -33,7 +33,6 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks.paced import PacedVideo
-from padim_edge.contract.files import atomic_write
 from padim_edge.runtime.backends import open_backend
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions
 from padim_edge.runtime.predictor import Predictor
@@ -42,6 +41,7 @@ from padim_edge.runtime.sources import Frame, Source, VideoFile
 from padim_edge.sinks.base import Outputs
 from padim_edge.sinks.line import LineOptions, open_line_sinks
 from padim_edge.sinks.text import JsonLines
+from padim_edge.storage.atomic import atomic_write
 from tests.browsers import chromium_missing
 
 ROOT = Path(__file__).resolve().parents[1]

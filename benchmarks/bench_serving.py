@@ -30,7 +30,7 @@ from benchmarks import machine
 from benchmarks.doc_section import DirtyTree, tree_state
 from benchmarks.paced_client import PacedClient
 from benchmarks.serving_report import markdown, update_doc
-from padim_edge.contract.files import atomic_write
+from padim_edge.storage.atomic import atomic_write
 from tests.procs import CLI, Serve, count_lines, metrics, proc_stat, run_client, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]

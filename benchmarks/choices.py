@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks.doc_section import DirtyTree, tree_state, write_section
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC, ROOT
-from padim_edge.contract.files import atomic_write
+from padim_edge.storage.atomic import atomic_write
 
 DATASETS = ("screw", "bottle", "tire", "elpv")
 SEEDS = (0, 1, 2)

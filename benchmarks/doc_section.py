@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.paths import ROOT
-from padim_edge.contract.files import atomic_write
+from padim_edge.storage.atomic import atomic_write
 
 OUTPUTS = ("benchmarks/results/",)  # generators' own outputs: changes there do not make the tree dirty
 

@@ -8,7 +8,7 @@ import subprocess
 from importlib.util import find_spec
 from pathlib import Path
 
-from padim_edge.contract.files import package_versions
+from padim_edge.versions import package_versions
 
 # Every instruction-set flag the kernels (MLAS, oneDNN) choose between; each is reported present or absent.
 FLAGS = (

@@ -16,9 +16,10 @@ import torch
 
 from benchmarks.configs import Config
 from benchmarks.paths import CACHE, CATEGORY, ROOT
-from padim_edge.contract.files import atomic_write, package_versions
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.model.run_dir import is_fitted, save_run
+from padim_edge.storage.atomic import atomic_write
+from padim_edge.versions import package_versions
 
 PACKAGE = ROOT / "padim_edge"
 # What a fitted run depends on; anything else changing re-exports the models but keeps the (minutes-long) fits.

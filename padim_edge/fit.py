@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from padim_edge import __version__
-from padim_edge.contract.files import package_versions
 from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, parse_config
 from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
 from padim_edge.data.frame_record import record_frames
@@ -26,6 +25,7 @@ from padim_edge.model.statistics import StreamingGaussian
 from padim_edge.model.sums import Sums
 from padim_edge.model.weights import load_backbone
 from padim_edge.progress import progress
+from padim_edge.versions import package_versions
 
 Log = Callable[[str], None]
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from padim_edge.contract.files import atomic_write
 from padim_edge.imaging.overlay import overlay_heatmap
+from padim_edge.storage.atomic import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,8 +12,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from padim_edge.contract.metadata import graph_digest
 from padim_edge.contract.names import MEAN, METADATA_KEY
+from padim_edge.model_file.digest import graph_digest
 
 CONFIG, STATISTICS = "config.json", "statistics.safetensors"
 

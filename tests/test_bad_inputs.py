@@ -29,7 +29,8 @@ from tamper import (
     with_metadata,
 )
 
-from padim_edge.contract.engine_record import EngineRecord, Machine, write_record
+from padim_edge.contract.engine_record import EngineRecord, Machine
+from padim_edge.engine.record_file import write_record
 from padim_edge.imaging.decode import MAX_FILE_BYTES
 
 

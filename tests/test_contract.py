@@ -8,9 +8,10 @@ from pathlib import Path
 import onnx
 import pytest
 
-from padim_edge.contract.metadata import ExportFacts, ModelInfo, check_io, parse_metadata, read_onnx_metadata
+from padim_edge.contract.metadata import ExportFacts, ModelInfo, check_io, parse_metadata
 from padim_edge.contract.schema import ModelConfig, parse_config
 from padim_edge.errors import UserError
+from padim_edge.model_file.onnx_io import read_onnx_metadata
 
 
 def config_dict(**changes: object) -> dict:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from padim_edge.contract.engine_record import EngineRecord, Machine
-from padim_edge.contract.metadata import read_onnx_metadata
 from padim_edge.errors import UserError
 from padim_edge.export.onnx_graph import export_run
+from padim_edge.model_file.onnx_io import read_onnx_metadata
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.runtime.backends.ort_tensorrt import ort_tensorrt_cache
 from padim_edge.runtime.pipeline import Pipeline, PipelineOptions

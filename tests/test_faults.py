@@ -18,8 +18,8 @@ from bad_files import bad_crc, header_bomb, reencoded, truncated
 from cli_runner import cli_command, cli_env, nobody_python, public_folder, read_only_folder, run_as_nobody, run_cli
 from tamper import link_or_copy, run_copy
 
-from padim_edge.contract.files import STAGING, sha256_file
 from padim_edge.errors import UserError
+from padim_edge.storage.atomic import STAGING, sha256_file
 
 
 def kill_when_staged(args: list[object], folder: Path, target: str, timeout: float = 240) -> str:

@@ -14,7 +14,6 @@ from safetensors.torch import load_file, save_file
 from tamper import save, with_mean
 
 from padim_edge.cli import main
-from padim_edge.contract.metadata import read_onnx_metadata
 from padim_edge.contract.names import FACTOR, INPUT, MEAN, OUTPUTS
 from padim_edge.data import iter_batches, load_dataset
 from padim_edge.errors import UserError
@@ -23,6 +22,7 @@ from padim_edge.export.onnx_graph import export_run
 from padim_edge.fit import FitOptions, fit
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.model.run_dir import load_run, statistics_digest
+from padim_edge.model_file.onnx_io import read_onnx_metadata
 from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from padim_edge.verify import check_parity
 

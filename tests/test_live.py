@@ -18,8 +18,8 @@ from cli_runner import run_cli
 from live_run import LiveRun, median_score, write_video
 from prometheus_client.parser import text_string_to_metric_families
 
-from padim_edge.contract.metadata import read_onnx_metadata
 from padim_edge.live.server import EVENT_INTERVAL_S
+from padim_edge.model_file.onnx_io import read_onnx_metadata
 
 TOKEN = "test-token-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

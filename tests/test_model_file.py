@@ -1,4 +1,4 @@
-"""Models are read one checked way (`contract.model_file`): external data outside the model's folder is
+"""Models are read one checked way (`model_file.read`): external data outside the model's folder is
 refused before anything reads or copies it, and a graph that no longer matches the digest in its metadata is
 refused by the runtime, `triton-repo` and `build` alike."""
 

@@ -9,7 +9,6 @@ import onnx
 import pytest
 from cli_runner import run_cli
 
-from padim_edge.contract.metadata import read_onnx_metadata
 from padim_edge.contract.names import FACTOR, MEAN
 from padim_edge.data import iter_batches, load_dataset
 from padim_edge.errors import UserError
@@ -17,6 +16,7 @@ from padim_edge.export.quantize import good_training_frames, quantize_backbone
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.metrics import image_auroc
 from padim_edge.model.run_dir import read_config
+from padim_edge.model_file.onnx_io import read_onnx_metadata
 from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
 FLOAT_ONLY = ("/embed/", "/head/", "/post/")  # the backbone's input Q node reads /preprocess/: expected

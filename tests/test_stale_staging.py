@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from padim_edge.contract.files import atomic_write, clean_stale, staged_folder, staging_prefix
-from padim_edge.contract.writer_id import host_tag
+from padim_edge.storage.atomic import atomic_write, clean_stale, staged_folder, staging_prefix
+from padim_edge.storage.writer_id import host_tag
 
 
 def _reaped() -> int:

@@ -23,7 +23,7 @@ from tamper import save
 
 from padim_edge.accel.cuda_binding import open_binding
 from padim_edge.accel.tensorrt import TENSORRT_MISSING
-from padim_edge.contract.engine_record import EngineRecord, Machine, check_engine, read_record, write_record
+from padim_edge.contract.engine_record import EngineRecord, Machine, check_engine, read_record
 from padim_edge.engine.build import (
     BuildOptions,
     fp32_layer_names,
@@ -33,6 +33,7 @@ from padim_edge.engine.build import (
     trtexec_command,
 )
 from padim_edge.engine.calibrator import ImageBatcher
+from padim_edge.engine.record_file import write_record
 from padim_edge.errors import UserError
 from padim_edge.imaging.decode import read_image
 from padim_edge.imaging.geometry import Geometry

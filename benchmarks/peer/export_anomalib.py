@@ -61,7 +61,7 @@ def handful(data: Path, root: Path, n_train: int, n_test: int) -> dict:
 
 
 def sha256(path: Path) -> str:
-    """padim_edge.contract.files.sha256_file's twin: this script runs in anomalib's venv, without padim-edge."""
+    """padim_edge.storage.atomic.sha256_file's twin: this script runs in anomalib's venv, without padim-edge."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

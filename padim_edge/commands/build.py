@@ -47,7 +47,8 @@ def build(
     )
     engine = out or model.with_suffix(".engine")
     if not print_trtexec:  # what the build will write, checked before it starts (a build takes minutes)
-        from padim_edge.contract.files import check_output_file, clean_stale
+        from padim_edge.storage.atomic import clean_stale
+        from padim_edge.storage.output_checks import check_output_file
 
         check_output_file(engine, "--out")
         for path, flag in ((timing_cache, "--timing-cache"), (calib_cache, "--calib-cache")):

@@ -22,11 +22,12 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Image AUROC, pixel AUROC and PRO on the whole original test frames, with plots and heatmap overlays."""
-    from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
     from padim_edge.data import data_root as resolve_root
     from padim_edge.data import load_dataset
     from padim_edge.evaluate import evaluate as run_evaluation
     from padim_edge.model.run_dir import read_config
+    from padim_edge.storage.atomic import atomic_write
+    from padim_edge.storage.output_checks import check_output_file, check_output_folder
 
     config = read_config(run_dir)
     if json_path:

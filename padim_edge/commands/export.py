@@ -34,8 +34,9 @@ def export(
     quiet: Quiet = False,
 ) -> None:
     """Export one ONNX graph (pre-processing, backbone, Mahalanobis head, blur, score); fits first if needed."""
-    from padim_edge.contract.files import check_output_file, check_output_folder, clean_stale
     from padim_edge.model.run_dir import is_fitted
+    from padim_edge.storage.atomic import clean_stale
+    from padim_edge.storage.output_checks import check_output_file, check_output_folder
 
     if run_dir is None and category is None:
         raise UserError("give a RUN_DIR or --category")

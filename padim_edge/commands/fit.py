@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 def prepare_run_folder(out: Path) -> None:
     """Before any image is read: `out` must be a folder (or not exist) in a folder we can write, where what
     a killed fit or export left behind is removed."""
-    from padim_edge.contract.files import check_output_folder, clean_stale
+    from padim_edge.storage.atomic import clean_stale
+    from padim_edge.storage.output_checks import check_output_folder
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")

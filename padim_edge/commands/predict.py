@@ -46,7 +46,6 @@ def predict(
     ./padim-edge-spool.
     """
     from padim_edge.commands.scoring import exit_for, score_source
-    from padim_edge.contract.files import check_output_folder
     from padim_edge.runtime.backends import open_backend
     from padim_edge.runtime.predictor import Predictor, check_threshold
     from padim_edge.runtime.sources import ImageFiles, image_inputs
@@ -54,6 +53,7 @@ def predict(
     from padim_edge.sinks.line import LineOptions, open_line_sinks
     from padim_edge.sinks.png_files import OverlayFolder
     from padim_edge.sinks.text import JsonLines, Table
+    from padim_edge.storage.output_checks import check_output_folder
 
     check_threshold(threshold)
     line_options = LineOptions(

@@ -109,7 +109,6 @@ def run(
     the receiver is back (or by the next run with the same spool).
     """
     from padim_edge.commands.scoring import exit_for, score_source
-    from padim_edge.contract.files import atomic_write, check_output_file, check_output_folder
     from padim_edge.live.metrics import LineSinkMetrics, ModelHealthMetrics
     from padim_edge.live.server import LiveServer, http_token
     from padim_edge.runtime.backends import open_backend
@@ -124,6 +123,8 @@ def run(
     from padim_edge.sinks.png_files import RejectSaver
     from padim_edge.sinks.text import JsonLines
     from padim_edge.sinks.video import OverlayVideo
+    from padim_edge.storage.atomic import atomic_write
+    from padim_edge.storage.output_checks import check_output_file, check_output_folder
 
     check_threshold(threshold)
     if results is not None and str(results) != "-":

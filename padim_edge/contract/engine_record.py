@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from padim_edge.contract.files import atomic_write
 from padim_edge.contract.schema import validation_message
 from padim_edge.errors import UserError
 
@@ -87,13 +86,6 @@ class EngineRecord(BaseModel):
 def record_path(engine: Path) -> Path:
     """`model.engine` -> `model.engine.json`."""
     return engine.with_name(engine.name + ".json")
-
-
-def write_record(engine: Path, record: EngineRecord) -> Path:
-    """Write the record beside `engine`, atomically; returns its path."""
-    path = record_path(engine)
-    atomic_write(path, record.to_json() + "\n")
-    return path
 
 
 def read_record(engine: Path) -> EngineRecord:

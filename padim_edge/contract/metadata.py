@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from padim_edge.contract.names import INPUT, METADATA_KEY, OUTPUTS
+from padim_edge.contract.names import INPUT, OUTPUTS
 from padim_edge.contract.schema import ModelConfig, parse_config, validation_message
 from padim_edge.errors import UserError
-
-if TYPE_CHECKING:
-    import onnx
 
 
 class ExportFacts(BaseModel):
@@ -86,38 +82,6 @@ def document_metadata(document: dict, source: str) -> ModelInfo:
     return parse_metadata(json.dumps(document), source)
 
 
-def read_onnx_metadata(path: Path) -> ModelInfo:
-    """The metadata of an ONNX file, read without loading its tensors."""
-    return metadata_of(load_graph(path), str(path))
-
-
-def load_graph(path: Path) -> onnx.ModelProto:
-    """An ONNX file's graph without its tensors; anything unreadable is one UserError."""
-    import onnx
-
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such ONNX model")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and friends
-        raise UserError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-
-
-def metadata_of(model: onnx.ModelProto, source: str) -> ModelInfo:
-    """The padim-edge metadata document of a loaded ONNX model."""
-    props = {p.key: p.value for p in model.metadata_props}
-    return parse_metadata(props.get(METADATA_KEY), source)
-
-
-def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
-    """Write `info` as the model's padim-edge metadata (other metadata entries are kept)."""
-    import onnx
-
-    props = {p.key: p.value for p in model.metadata_props}
-    props[METADATA_KEY] = info.to_json()
-    onnx.helper.set_model_props(model, props)
-
-
 def _export_from_format_1(export: Any) -> Any:
     """Format 1's export section: input/outputs were descriptions, int8 a flag beside the details."""
     if not isinstance(export, dict):
@@ -130,47 +94,6 @@ def _export_from_format_1(export: Any) -> Any:
         "int8": export.get("int8", {}) if int8 else {},
         "versions": export.get("versions", {}),
     }
-
-
-def graph_digest(model: onnx.ModelProto) -> str:
-    """sha256 over what the graph computes: every node (op, inputs, outputs, attributes) and every
-    initializer's name, type, shape and bytes. Metadata, producer and doc strings are left out, so the
-    digest can be written into the model it describes. External tensors must be loaded first."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    graph = model.graph
-    for node in graph.node:
-        copy = type(node)()
-        copy.CopyFrom(node)
-        copy.doc_string = ""
-        digest.update(copy.SerializeToString(deterministic=True))
-    for init in sorted(graph.initializer, key=lambda t: t.name):
-        dtype, shape, data = _tensor_bytes(init)
-        digest.update(f"{init.name}|{dtype}|{shape}".encode())
-        digest.update(data)
-    for value in [*graph.input, *graph.output]:
-        digest.update(value.SerializeToString(deterministic=True))
-    return digest.hexdigest()
-
-
-#: Element types whose little-endian `raw_data` is exactly numpy's `tobytes()` of the tensor.
-_RAW_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool"}
-_RAW_TYPES |= {10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
-
-
-def _tensor_bytes(tensor: onnx.TensorProto) -> tuple[str, tuple[int, ...], bytes | memoryview]:
-    """(dtype name, shape, bytes) of an initializer as numpy would give them. `raw_data` is hashed in place
-    where it equals numpy's bytes (no copy: a multi-GB model's digest costs one pass over its bytes)."""
-    import sys
-
-    from onnx import numpy_helper
-
-    dtype = _RAW_TYPES.get(tensor.data_type)
-    if dtype and tensor.HasField("raw_data") and sys.byteorder == "little":
-        return dtype, tuple(tensor.dims), memoryview(tensor.raw_data)
-    array = numpy_helper.to_array(tensor)
-    return str(array.dtype), array.shape, array.tobytes()
 
 
 IO = list[tuple[str, str, list]]  # (name, element type, shape) of graph inputs or outputs

@@ -26,13 +26,14 @@ import onnx
 from padim_edge import __version__
 from padim_edge.accel.cuda_binding import CudaBinding, open_binding
 from padim_edge.accel.tensorrt import import_tensorrt, this_machine
-from padim_edge.contract.engine_record import EngineRecord, write_record
-from padim_edge.contract.files import atomic_write, sha256_file
-from padim_edge.contract.metadata import load_graph
-from padim_edge.contract.model_file import read_model
+from padim_edge.contract.engine_record import EngineRecord
 from padim_edge.contract.names import FACTOR, HEAD, POST
+from padim_edge.engine.record_file import write_record
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry
+from padim_edge.model_file.onnx_io import load_graph
+from padim_edge.model_file.read import read_model
+from padim_edge.storage.atomic import atomic_write, sha256_file
 
 PRECISIONS = ("fp32", "fp16", "int8")
 Log = Callable[[str], None]

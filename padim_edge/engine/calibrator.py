@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from padim_edge.accel.cuda_binding import CudaBinding
-from padim_edge.contract.files import atomic_write
 from padim_edge.errors import UserError
 from padim_edge.imaging.decode import list_images, read_image
 from padim_edge.imaging.geometry import Geometry
+from padim_edge.storage.atomic import atomic_write
 
 
 class ImageBatcher:

@@ -20,12 +20,15 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from padim_edge.contract.files import clean_stale, fsync_folder, package_versions, staging_prefix
-from padim_edge.contract.metadata import ExportFacts, ModelInfo, graph_digest, set_metadata
+from padim_edge.contract.metadata import ExportFacts, ModelInfo
 from padim_edge.contract.names import FACTOR, HEAD, INPUT, MEAN, OUTPUTS
 from padim_edge.export.graph_rewrites import fold_pads_into_convs
 from padim_edge.model.build import graph_from_run
 from padim_edge.model.run_dir import load_run
+from padim_edge.model_file.digest import graph_digest
+from padim_edge.model_file.onnx_io import set_metadata
+from padim_edge.storage.atomic import clean_stale, fsync_folder, staging_prefix
+from padim_edge.versions import package_versions
 
 OPSET = 17
 PROTOBUF_LIMIT = 2**31 - 1  # one protobuf message; past this the tensors go to external data

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from padim_edge.contract.external_data import external_data_files
-from padim_edge.contract.files import clean_stale, staging_prefix
-from padim_edge.contract.metadata import graph_digest, metadata_of, set_metadata
 from padim_edge.contract.names import BACKBONE, INPUT
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.errors import UserError
+from padim_edge.model_file.digest import graph_digest
+from padim_edge.model_file.external_data import external_data_files
+from padim_edge.model_file.onnx_io import metadata_of, set_metadata
+from padim_edge.storage.atomic import clean_stale, staging_prefix
 
 # Activation ranges clip the top 0.01 % of calibration values: plain min/max ranges let a few outlier
 # activations stretch the int8 scale (the accuracy of both is in make bench's int8 table).

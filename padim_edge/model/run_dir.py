@@ -2,7 +2,7 @@
 `sums.safetensors` (the float64 sums an update merges into, model.sums).
 
 No backbone weights are stored: they are reloaded from the recorded source and checked by sha256. A fit
-stages the whole folder and swaps it in at once (contract.files.staged_folder): a killed fit leaves the
+stages the whole folder and swaps it in at once (storage.atomic.staged_folder): a killed fit leaves the
 previous run as it was.
 """
 
@@ -16,10 +16,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from padim_edge.contract.files import atomic_write, staged_folder
 from padim_edge.contract.schema import ModelConfig, parse_config
 from padim_edge.errors import UserError
 from padim_edge.model.sums import SUMS, Sums, read_sums
+from padim_edge.storage.atomic import atomic_write, staged_folder
 
 CONFIG = "config.json"
 STATISTICS = "statistics.safetensors"

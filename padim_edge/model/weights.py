@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from padim_edge.contract.files import sha256_file
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import BackboneSpec
+from padim_edge.storage.atomic import sha256_file
 
 RANDOM = "random"
 DEFAULT = "default"

@@ -31,10 +31,10 @@ from padim_edge.contract.wire import (
     input_dims,
     map_dims,
 )
-from padim_edge.contract.writer_id import writer_gone, writer_id
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import Backend, open_backend
 from padim_edge.serving.repository_entry import resolve_model
+from padim_edge.storage.writer_id import writer_gone, writer_id
 
 #: Seconds between two looks at the stop request and at tritonserver's health.
 POLL_S = 0.2

@@ -7,7 +7,7 @@
 Each config: the uint8 `frames` input [H, W, 3], both outputs, dynamic batching with a queue delay, an
 instance group, a zero-frame warm-up, and the model's padim-edge metadata in `parameters` (so a client
 knows the input size and threshold without the model file). Torch-free; reads the ONNX file with `onnx`,
-checked as the runtime checks it (`contract.model_file`): a graph that does not match its digest, or external
+checked as the runtime checks it (`model_file.read`): a graph that does not match its digest, or external
 data outside the model's folder, is refused before anything is copied.
 """
 
@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from padim_edge.contract.engine_record import read_record, record_path
-from padim_edge.contract.files import staged_folder
 from padim_edge.contract.metadata import ModelInfo, document_metadata
-from padim_edge.contract.model_file import read_model
 from padim_edge.contract.wire import (
     ANOMALY_MAP,
     INPUT,
@@ -35,7 +33,9 @@ from padim_edge.contract.wire import (
     map_dims,
 )
 from padim_edge.errors import UserError
+from padim_edge.model_file.read import read_model
 from padim_edge.serving.pbtxt import Enum, Map, to_pbtxt
+from padim_edge.storage.atomic import staged_folder
 
 #: Graph I/O the configs describe: name -> ONNX element type (2 = uint8, 1 = float32).
 GRAPH_IO = {INPUT: 2, ANOMALY_MAP: 1, SCORE: 1}

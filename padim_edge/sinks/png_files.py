@@ -7,10 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from padim_edge.contract.files import atomic_write, clean_stale
 from padim_edge.errors import UserError
 from padim_edge.runtime.predictor import NG
 from padim_edge.runtime.results import FrameResult
+from padim_edge.storage.atomic import atomic_write, clean_stale
 
 
 def frame_stem(result: FrameResult) -> Path:
@@ -30,7 +30,7 @@ class PngFolder:
 
     Files are named by the frame's relative path, so `a/x.png` and `b/x.png` stay apart; when two inputs
     differ only by suffix (x.png, x.jpg), the later one keeps its suffix in the name (x.jpg_overlay.png).
-    The first write into a subfolder removes what a killed run left there (contract.files.clean_stale).
+    The first write into a subfolder removes what a killed run left there (storage.atomic.clean_stale).
     """
 
     def __init__(self, folder: Path) -> None:

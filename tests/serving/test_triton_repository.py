@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from padim_edge.cli import app, main
-from padim_edge.contract.engine_record import EngineRecord, Machine, write_record
+from padim_edge.contract.engine_record import EngineRecord, Machine
+from padim_edge.engine.record_file import write_record
 from padim_edge.errors import UserError
 from padim_edge.runtime.backends import open_backend
 from padim_edge.serving.pbtxt import Map, to_pbtxt

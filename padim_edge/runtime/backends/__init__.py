@@ -42,7 +42,7 @@ def open_backend(
     chosen = choose_providers(ort.get_available_providers(), providers)
     options = None
     if PROVIDER in chosen:
-        from padim_edge.contract.metadata import read_onnx_metadata
+        from padim_edge.model_file.onnx_io import read_onnx_metadata
 
         info = read_onnx_metadata(path)
         options = ort_tensorrt_options(ort_tensorrt_cache(path, info), info.input_hw)

@@ -1,6 +1,6 @@
 """What the runtime checks in an ONNX model before its first frame, each failure one line naming the file:
 its metadata (schema, ranges, version), its external data (inside its folder) and graph digest (a graph
-carrying another model's metadata is refused; `contract.model_file`), its inputs and outputs against the
+carrying another model's metadata is refused; `model_file.read`), its inputs and outputs against the
 metadata, and that every float tensor it holds (statistics, weights) is finite.
 """
 
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from padim_edge.contract.metadata import ModelInfo, check_io
-from padim_edge.contract.model_file import read_model
 from padim_edge.errors import UserError
+from padim_edge.model_file.read import read_model
 
 if TYPE_CHECKING:
     import onnx

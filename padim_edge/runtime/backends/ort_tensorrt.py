@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from padim_edge.contract.files import sha256_file
 from padim_edge.contract.metadata import ModelInfo
 from padim_edge.contract.names import INPUT
+from padim_edge.storage.atomic import sha256_file
 
 PROVIDER = "TensorrtExecutionProvider"
 

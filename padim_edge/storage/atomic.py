@@ -1,8 +1,8 @@
-"""Atomic file and folder updates, output checks made before the work starts, hashing, versions.
+"""Atomic file and folder updates, stale staging clean-up, hashing.
 
 Every artifact is written to a temporary sibling and renamed into place, so a reader (or a process killed
 half-way) never sees half a file. A run folder is staged whole and swapped in with one rename. Temporary
-names carry the writer's host and process id (`contract.writer_id`): leftovers of a killed process of this
+names carry the writer's host and process id (`storage.writer_id`): leftovers of a killed process of this
 host are removed by the next writer; another host's are never touched.
 """
 
@@ -17,12 +17,11 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from padim_edge.contract.writer_id import HOST_TAG, writer_gone, writer_id
 from padim_edge.errors import UserError
+from padim_edge.storage.writer_id import HOST_TAG, writer_gone, writer_id
 
 # .NAME.HOST-PID.RANDOM.tmp (files) and .NAME.staging-HOST-PID-RANDOM (folders): what `clean_stale` may remove.
 STAGING = "staging"
@@ -145,42 +144,6 @@ def clean_stale(folder: Path) -> list[Path]:
     return removed
 
 
-def check_output_file(path: Path, flag: str) -> Path:
-    """Fail now, in one line, if `path` cannot later be written as a file (parents are created)."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{flag} {path}: is a folder, expected a file path")
-    _check_writable_folder(path.parent, flag, path)
-    return path
-
-
-def check_output_folder(path: Path, flag: str, shown: Path | None = None) -> Path:
-    """Fail now, in one line, if files cannot later be written into folder `path` (it is created); the
-    message names `shown` (default `path`), what the user typed."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        where = f"{path} " if shown else ""
-        raise UserError(f"{flag} {shown or path}: {where}exists and is not a folder")
-    _check_writable_folder(path, flag, shown or path)
-    return path
-
-
-def _check_writable_folder(folder: Path, flag: str, shown: Path) -> None:
-    """Create `folder` if needed and prove it writable by creating a file in it (os.access is wrong for
-    root and for read-only mounts alike)."""
-    for parent in [folder, *folder.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{flag} {shown}: {parent} is not a folder")
-            break
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise UserError(f"{flag} {shown}: cannot write there ({exc.strerror or exc})") from None
-
-
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -188,16 +151,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def package_versions(*names: str) -> dict[str, str]:
-    """Installed versions of the named distributions (absent ones are skipped)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from padim_edge.contract.external_data import external_data_files
-from padim_edge.contract.metadata import ModelInfo, graph_digest, load_graph, metadata_of
+from padim_edge.contract.metadata import ModelInfo
 from padim_edge.errors import UserError
+from padim_edge.model_file.digest import graph_digest
+from padim_edge.model_file.external_data import external_data_files
+from padim_edge.model_file.onnx_io import load_graph, metadata_of
 
 if TYPE_CHECKING:
     import onnx
