@@ -183,6 +183,12 @@ def not_measured(options: suite.Options, r: dict) -> list[str]:
         missing.append(
             f"{', '.join(r['peer']['missing'])}: not found in {r['peer']['folder']}; {r['peer']['how_to_build']}."
         )
+    cap = r["machine"]["isa_cap"]
+    if not cap["possible"]:
+        missing.append(
+            f"CPU classes below {r['machine']['cpu_class']} on this machine: {cap['why']}; each class needs its own "
+            "machine."
+        )
     why = tensorrt.available()
     if why:
         missing.append(f"TensorRT: {why}.")

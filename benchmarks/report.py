@@ -11,6 +11,11 @@ PLOTS = ("latency.png", "speed_accuracy.png", "fit_scaling.png", "roofline.png")
 BUSY = 0.2  # cores used by other processes while timing past which absolute figures are suspect
 
 
+def cpu_class(r: dict) -> str:
+    """The CPU class every ratio of this run holds for (benchmarks/machine.py)."""
+    return r["machine"].get("cpu_class", "?")
+
+
 def _f(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -44,7 +49,8 @@ def _provenance(r: dict) -> list[str]:
         f"Measured by `{s['command']}` on {s['date']} from {s['code']['describe']}. Machine: {m['cpu']} (family/model "
         f"{m['cpu_family_model']}{', virtual machine' if m['hypervisor'] else ''}), {m['cores_usable']} usable "
         f"cores, caches {', '.join(f'{k} {v}' for k, v in m['caches'].items()) or '?'}, {m['memory_gib']} GiB; "
-        f"SIMD present: {', '.join(m['simd']) or 'none'}; absent: {', '.join(m['simd_absent']) or 'none'}. "
+        f"SIMD present: {', '.join(m['simd']) or 'none'}; absent: {', '.join(m['simd_absent']) or 'none'}; "
+        f"**CPU class {cpu_class(r)}**: every ratio below holds for this class. "
         f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}, Python {m['python']}. "
         f"Load average before: {m['load_average']}, after: {s['load_average_after']}.",
         "",
@@ -96,7 +102,7 @@ def targets(r: dict) -> list[str]:
         else:
             measured = t["note"]
         rows.append([t["target"], measured, _met(t["met"])])
-    return _table(["target", "measured", ""], rows)
+    return _table(["target", f"measured ({cpu_class(r)} CPU)", ""], rows)
 
 
 def _peer(r: dict) -> list[str]:
@@ -115,7 +121,8 @@ def _peer(r: dict) -> list[str]:
             ]
         )
     if rows:
-        header = ["export", "input", "ms/image b1", "ms/image b8", f"{default} faster, b1", "b8", "note"]
+        faster = f"{default} faster, b1 ({cpu_class(r)})"
+        header = ["export", "input", "ms/image b1", "ms/image b8", faster, "b8", "note"]
         lines += _table(header, rows) + [
             "",
             "Made by anomalib itself (`engine.export(ExportType.ONNX)`, its own pre- and post-processing inside the "
@@ -157,7 +164,7 @@ def _latency(r: dict) -> list[str]:
                 ]
             )
     header = ["model", "backend", "MB on disk", "load s", "peak RSS MB", "batch", "median / p99 ms per call"]
-    header += ["round medians ms", "ms per image", "images/s", "x roofline floor"]
+    header += ["round medians ms", "ms per image", "images/s", f"x roofline floor ({cpu_class(r)})"]
     return _table(header, rows) + [
         "",
         "`fused`: the product graph (`padim-edge export`). r18/wr50 rows: random weights and synthetic "
@@ -211,7 +218,7 @@ def _roofline(r: dict) -> list[str]:
             ]
         )
     header = ["graph", "backbone GFLOP/img", "head GFLOP/img", "post GFLOP/img", "statistics MB", "batch"]
-    return _table(header + ["floor ms", "measured ms", "x floor"], rows) + [
+    return _table(header + ["floor ms", "measured ms", f"x floor ({cpu_class(r)})"], rows) + [
         "",
         "Floor = (backbone + post FLOPs) / peak + max(head FLOPs / peak, statistics bytes / read bandwidth): the "
         "statistics are read once per batch.",
@@ -226,7 +233,8 @@ def _int8(r: dict) -> list[str]:
     return [
         f"Static QDQ quantisation of the backbone (uint8 activations, int8 per-channel weights, percentile "
         f"calibration on {r['settings']['calib_images']} good training images); pre-processing, head and "
-        f"post-processing stay fp32. Speed-up over fp32: {speed}. Metric change: {change} (goal: {t['goal']}: "
+        f"post-processing stay fp32. Speed-up over fp32 ({cpu_class(r)} CPU): {speed}. Metric change: {change} "
+        f"(goal: {t['goal']}: "
         f"{'met' if t['met'] else 'missed'}); image scores differ from fp32 by up to "
         f"{_f(None if diff is None else 100 * diff, 1)}% "
         f"(of the largest score). This CPU {'has' if t['vnni'] else 'has no'} VNNI "

@@ -86,4 +86,5 @@ def int8_trade(results: dict) -> dict | None:
         "met": bool(change) and min(change.values()) >= -INT8_MAX_DROP,
         "goal": f"no metric drops by more than {INT8_MAX_DROP}",
         "vnni": "avx512_vnni" in results["machine"]["simd"] or "avx_vnni" in results["machine"]["simd"],
+        "cpu_class": results["machine"].get("cpu_class"),
     }
