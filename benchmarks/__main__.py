@@ -110,6 +110,7 @@ def measure(options: suite.Options, out: Path) -> dict:
     r["roofline_rows"] = targets.roofline_rows(r)
     r["targets"] = targets.targets(r)
     r["int8"] = targets.int8_trade(r)
+    r["small_cpu"] = targets.small_cpu(r)
     r["peer_ratios"] = {role: targets.ratios(r, role, default.name) for role in r["peer"]["found"]}
     r["not_measured"] = not_measured(options, r)
     return r

@@ -32,6 +32,9 @@ def markdown(r: dict) -> str:
     screw = r["accuracy"].get(f"{cfg.DEFAULT.name} fused", {}).get("n_images", "?")
     lines += ["", f"### Accuracy next to speed (MVTec AD screw, {screw} test images, whole frames)", "", *_accuracy(r)]
     lines += ["", f"### Accuracy of the default ({cfg.DEFAULT.name}) on every dataset", "", *accuracy_by_dataset(r)]
+    if r.get("small_cpu"):
+        lines += ["", f"### One thread (a small CPU: a Jetson's or a gateway's core, {cpu_class(r)} here)", ""]
+        lines += _small_cpu(r)
     lines += ["", "### Roofline", "", *_roofline(r)]
     if r.get("int8"):
         lines += ["", "### int8 backbone (onnxruntime CPU)", "", *_int8(r)]
@@ -239,6 +242,15 @@ def _int8(r: dict) -> list[str]:
         f"{_f(None if diff is None else 100 * diff, 1)}% "
         f"(of the largest score). This CPU {'has' if t['vnni'] else 'has no'} VNNI "
         "(onnxruntime's int8 kernels use it where present).",
+    ]
+
+
+def _small_cpu(r: dict) -> list[str]:
+    s = r["small_cpu"]
+    return [
+        f"{s['row']}: {s['fps']:.1f} frames/s at batch 1 from the median call ({s['fps_at_p99']:.1f} at p99), "
+        f"{s['x_camera']:.2f}x the {s['camera_fps']} fps camera rate, on {s['threads']} intra-op thread of this "
+        f"{cpu_class(r)} CPU (a slower core scales these down)."
     ]
 
 
