@@ -104,6 +104,7 @@ def measure(options: suite.Options, out: Path) -> dict:
     r["latency"], r["memory"] = suite.timings(rows, options)
     r["agreement"] = suite.agreement(rows, options)
     default = next(row for row in rows if row.config == cfg.DEFAULT and row.kind == "fused")
+    r["profile"] = suite.profile(default, options, out)
     r["accuracy"], r["accuracy_by_dataset"] = suite.accuracy(rows, options)
     r["fit_scaling"] = fit_scaling(options.fit_counts, options.data_root, CACHE / "fit-scaling", log)
     r["pipeline"] = suite.pipeline(default.path, options.pipeline_frames, out)

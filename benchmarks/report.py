@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks import configs as cfg
+from benchmarks.profile_ops import table as profile_table
 from benchmarks.suite import KINDS
 
 PLOTS = ("latency.png", "speed_accuracy.png", "fit_scaling.png", "roofline.png")
@@ -36,6 +37,8 @@ def markdown(r: dict) -> str:
         lines += ["", f"### One thread (a small CPU: a Jetson's or a gateway's core, {cpu_class(r)} here)", ""]
         lines += _small_cpu(r)
     lines += ["", "### Roofline", "", *_roofline(r)]
+    if r.get("profile"):
+        lines += ["", f"### Where the time goes: {cfg.DEFAULT.name} fused, per operator", "", *_profile(r)]
     if r.get("int8"):
         lines += ["", "### int8 backbone (onnxruntime CPU)", "", *_int8(r)]
     lines += ["", "### Fit: time and peak memory against training images", "", *_fit(r)]
@@ -226,6 +229,17 @@ def _roofline(r: dict) -> list[str]:
         "Floor = (backbone + post FLOPs) / peak + max(head FLOPs / peak, statistics bytes / read bandwidth): the "
         "statistics are read once per batch.",
     ]
+
+
+def _profile(r: dict) -> list[str]:
+    lines = [
+        f"onnxruntime's own profiler (`benchmarks/profile_ops.py`), {r['settings']['threads']} threads, "
+        f"{cpu_class(r)} CPU, after onnxruntime's graph optimisations (fused nodes under their fused names; "
+        "`ReorderInput`/`ReorderOutput` are its NCHWc layout changes). Profiling adds a little to each call.",
+    ]
+    for batch in r["profile"]:
+        lines += ["", *profile_table(batch)]
+    return lines
 
 
 def _int8(r: dict) -> list[str]:

@@ -213,6 +213,19 @@ def work(rows: list[Model]) -> dict[str, dict]:
     return found
 
 
+def profile(row: Model, options: Options, out: Path) -> list[dict]:
+    """onnxruntime's per-operator profile of `row` at batch 1 and 8 (benchmarks/profile_ops.py, a fresh process)."""
+    log(f"profile: {row.name}")
+    found = out / "profile.json"
+    cmd = [sys.executable, "-m", "benchmarks.profile_ops", str(row.path), "--inputs", str(options.inputs[row.name])]
+    cmd += ["--batches", ",".join(map(str, cfg.BATCHES)), "--threads", str(options.plan.threads), "--json", str(found)]
+    cmd += ["--calls", str(options.plan.calls), "--warmup", str(options.plan.warmup)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"profile of {row.name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(found.read_text())
+
+
 def pipeline(model: Path, frames: int, out: Path) -> dict:
     """benchmarks/bench_run.py (padim-edge run's pipeline on a video), its run.json."""
     log("pipeline: benchmarks/bench_run.py")
