@@ -237,9 +237,27 @@ def _profile(r: dict) -> list[str]:
         f"{cpu_class(r)} CPU, after onnxruntime's graph optimisations (fused nodes under their fused names; "
         "`ReorderInput`/`ReorderOutput` are its NCHWc layout changes). Profiling adds a little to each call.",
     ]
+    work, ceil = r["work"].get(f"{cfg.DEFAULT.name} fused"), r["roofline"]
     for batch in r["profile"]:
         lines += ["", *profile_table(batch)]
+        if work:
+            lines += ["", _stage_floors(batch, work, ceil)]
     return lines
+
+
+def _stage_floors(found: dict, work: dict, ceil: dict) -> str:
+    """Each stage's profiled time against its own floor: its FLOPs at the measured peak, the head's statistics at
+    the measured read bandwidth (whichever is longer)."""
+    batch, parts = found["batch"], []
+    for stage, f in found["by_stage"].items():
+        flops = 2 * batch * work["macs_per_image"].get(stage, 0)
+        floor = 1e3 * flops / (ceil["peak_gflops"] * 1e9)
+        if stage == "head":
+            floor = max(floor, 1e3 * work["statistics_bytes"] / (ceil["read_gbs"] * 1e9))
+        if floor > 0:
+            parts.append(f"{stage} {f['ms_per_call']:.2f} ms against a floor of {floor:.2f} ms "
+                         f"({f['ms_per_call'] / floor:.1f}x)")  # fmt: skip
+    return f"Batch {batch}, each stage against its own floor: " + "; ".join(parts) + "."
 
 
 def _int8(r: dict) -> list[str]:
