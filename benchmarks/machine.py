@@ -124,7 +124,8 @@ KNOWN_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
 def summary(m: dict) -> str:
     """One line naming the machine (for the stamp of a generated section)."""
-    return f"{m['cpu']} (family/model {m['cpu_family_model']}), {m['cores_usable']} cores, {m['memory_gib']} GiB"
+    cpu = f"{m['cpu']} (family/model {m['cpu_family_model']}, CPU class {m.get('cpu_class', '?')})"
+    return f"{cpu}, {m['cores_usable']} cores, {m['memory_gib']} GiB"
 
 
 def busy_seconds() -> tuple[float, float]:
