@@ -70,7 +70,7 @@ def table(found: list[dict], cpu_class: str) -> list[str]:
         "",
         f"Changes are int8 minus fp32, the mean over seeds and the worst seed. The worst image AUROC change is "
         f"{worst:+.4f}: int8 {verdict} within {MAX_DROP} on every dataset. Both graphs run through the product's "
-        f"runtime on a {cpu_class} CPU (the int8 kernels differ by CPU class; VNNI and AMX compute exactly).",
+        f"runtime on this machine (CPU class {cpu_class}; onnxruntime's int8 kernels differ by class).",
     ]
 
 
