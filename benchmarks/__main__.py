@@ -104,12 +104,14 @@ def measure(options: suite.Options, out: Path) -> dict:
     r["latency"], r["memory"] = suite.timings(rows, options)
     r["agreement"] = suite.agreement(rows, options)
     default = next(row for row in rows if row.config == cfg.DEFAULT and row.kind == "fused")
+    r["profile"] = suite.profile(default, options, out)
     r["accuracy"], r["accuracy_by_dataset"] = suite.accuracy(rows, options)
     r["fit_scaling"] = fit_scaling(options.fit_counts, options.data_root, CACHE / "fit-scaling", log)
     r["pipeline"] = suite.pipeline(default.path, options.pipeline_frames, out)
     r["roofline_rows"] = targets.roofline_rows(r)
     r["targets"] = targets.targets(r)
     r["int8"] = targets.int8_trade(r)
+    r["small_cpu"] = targets.small_cpu(r)
     r["peer_ratios"] = {role: targets.ratios(r, role, default.name) for role in r["peer"]["found"]}
     r["not_measured"] = not_measured(options, r)
     return r
@@ -182,6 +184,12 @@ def not_measured(options: suite.Options, r: dict) -> list[str]:
     if r["peer"]["missing"]:
         missing.append(
             f"{', '.join(r['peer']['missing'])}: not found in {r['peer']['folder']}; {r['peer']['how_to_build']}."
+        )
+    cap = r["machine"]["isa_cap"]
+    if not cap["possible"]:
+        missing.append(
+            f"CPU classes below {r['machine']['cpu_class']} on this machine: {cap['why']}; each class needs its own "
+            "machine."
         )
     why = tensorrt.available()
     if why:

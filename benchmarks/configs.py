@@ -99,6 +99,8 @@ QUICK_ROUNDS, QUICK_CALLS, QUICK_WARMUP = 2, 10, 2
 CURVE_BATCHES = (1, 4, 8, 16)  # the default: the latency curve
 BATCHES = (1, 8)  # every other model
 THREADS = 2  # onnxruntime intra-op threads (and PyTorch's), spinning off
+SMALL_CPU_THREADS = 1  # the small-CPU row: the default at batch 1 on one core, as on a Jetson's or a gateway's
+CAMERA_FPS = 30  # the camera rate the small-CPU row is held to
 
 FIT_SCALING = (25, 50, 100, 200, 320)
 QUICK_FIT_SCALING = (25, 50)

@@ -36,6 +36,7 @@ class Job:
     target: Path
     inputs: Path
     batches: tuple[int, ...]
+    threads: int | None = None  # None: the plan's
     rounds: list[dict] = field(default_factory=list)  # the probe's JSON, one per round
 
 
@@ -53,7 +54,7 @@ def probe(job: Job, plan: Plan) -> dict:
     """One fresh process timing `job` (benchmarks/probe.py); its JSON result."""
     cmd = [sys.executable, "-m", "benchmarks.probe", job.kind, str(job.target), "--inputs", str(job.inputs)]
     cmd += ["--batches", ",".join(map(str, job.batches)), "--warmup", str(plan.warmup), "--calls", str(plan.calls)]
-    cmd += ["--threads", str(plan.threads)]
+    cmd += ["--threads", str(job.threads or plan.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"probe of {job.name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")

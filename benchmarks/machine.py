@@ -27,6 +27,20 @@ FLAGS = (
     "amx_tile",
     "amx_int8",
     "amx_bf16",
+    "asimd",  # NEON on 64-bit ARM
+    "neon",  # NEON on 32-bit ARM
+    "asimddp",  # ARM's int8 dot product (what VNNI is on x86)
+)
+# Named CPU classes, fastest first: the first whose flags are all present names the machine.
+CLASSES = (
+    ("amx", ("amx_tile", "amx_int8", "avx512_vnni")),
+    ("avx512-vnni", ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")),
+    ("avx512", ("avx512f", "avx512bw", "avx512vl")),
+    ("avx2-vnni", ("avx2", "fma", "avx_vnni")),
+    ("avx2", ("avx2", "fma")),
+    ("neon-dotprod", ("asimd", "asimddp")),
+    ("neon", ("asimd",)),
+    ("neon", ("neon",)),
 )
 PACKAGES = (
     "padim-edge",
@@ -45,7 +59,7 @@ def describe() -> dict:
     import onnxruntime as ort
 
     info = _cpuinfo()
-    flags = set(info.get("flags", "").split())
+    flags = set(info.get("flags", info.get("Features", "")).split())  # x86: flags, ARM: Features
     return {
         "cpu": info.get("model name", platform.processor() or "?"),
         "cpu_family_model": f"{info.get('cpu family', '?')}/{info.get('model', '?')}",
@@ -57,6 +71,8 @@ def describe() -> dict:
         "memory_available_gib": round(_meminfo_kib("MemAvailable") / 2**20, 1),
         "simd": [f for f in FLAGS if f in flags],
         "simd_absent": [f for f in FLAGS if f not in flags],
+        "cpu_class": cpu_class(flags),
+        "isa_cap": ort_isa_cap(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": package_versions(*PACKAGES),
@@ -66,9 +82,50 @@ def describe() -> dict:
     }
 
 
+def cpu_class(flags: set[str]) -> str:
+    """The machine's class by the instruction sets onnxruntime's kernels choose between ("amx", "avx512-vnni",
+    "avx512", "avx2-vnni", "avx2", "neon-dotprod", "neon"; "baseline" below them)."""
+    return next((name for name, needs in CLASSES if flags.issuperset(needs)), "baseline")
+
+
+def ort_isa_cap() -> dict:
+    """Whether this onnxruntime build can be held to a lower instruction set than the CPU's, and the evidence.
+
+    MLAS (onnxruntime's CPU kernels) picks its kernels from CPUID once per process; a cap would be an
+    environment variable or a session option the library reads. The library's own strings are searched for
+    every upper-case name mentioning an instruction set: the ones found cap single operators (MoE, attention),
+    none caps the convolution and GEMM kernels this model runs on."""
+    import re
+
+    import onnxruntime as ort
+
+    folder = Path(ort.__file__).parent / "capi"
+    names: set[str] = set()
+    pattern = re.compile(rb"\b(?:ORT|MLAS|ONEDNN|DNNL)_[A-Z0-9_]+\b")
+    for library in sorted(folder.glob("*.so*")):
+        names.update(m.decode() for m in pattern.findall(library.read_bytes()))
+    isa = ("AVX", "SSE", "AMX", "VNNI", "ISA", "NEON")
+    found = sorted(n for n in names if any(part.startswith(isa) for part in n.split("_")))
+    caps = [n for n in found if n in KNOWN_CAPS]
+    return {
+        "possible": bool(caps),
+        "variables": caps,
+        "isa_names_in_library": found,
+        "why": "onnxruntime reads "
+        + (", ".join(caps) if caps else "no variable or session option that caps its convolution and GEMM kernels")
+        + f" ({ort.__version__}; every ISA-named variable in its library: {', '.join(found) or 'none'})",
+    }
+
+
+# Variables that would hold MLAS/oneDNN's convolution and GEMM kernels to a lower instruction set, were a build
+# to read them (oneDNN's is documented; MLAS has none upstream).
+KNOWN_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
 def summary(m: dict) -> str:
     """One line naming the machine (for the stamp of a generated section)."""
-    return f"{m['cpu']} (family/model {m['cpu_family_model']}), {m['cores_usable']} cores, {m['memory_gib']} GiB"
+    cpu = f"{m['cpu']} (family/model {m['cpu_family_model']}, CPU class {m.get('cpu_class', '?')})"
+    return f"{cpu}, {m['cores_usable']} cores, {m['memory_gib']} GiB"
 
 
 def busy_seconds() -> tuple[float, float]:

@@ -53,13 +53,15 @@ def export_stamp() -> str:
     return _stamp([PACKAGE])
 
 
-def run_dir(config: Config, dataset: Dataset = SCREW) -> Path:
-    return CACHE / (config.key if dataset == SCREW else f"{config.key}--{dataset[0]}-{dataset[1]}")
+def run_dir(config: Config, dataset: Dataset = SCREW, seed: int = 0) -> Path:
+    name = config.key if dataset == SCREW else f"{config.key}--{dataset[0]}-{dataset[1]}"
+    return CACHE / (name if seed == 0 else f"{name}--seed{seed}")
 
 
-def ensure_run(config: Config, data_root: Path, dataset: Dataset = SCREW) -> Path:
-    """The fitted (or synthetic) run directory of `config` on `dataset`."""
-    folder = run_dir(config, dataset)
+def ensure_run(config: Config, data_root: Path, dataset: Dataset = SCREW, seed: int = 0) -> Path:
+    """The fitted (or synthetic) run directory of `config` on `dataset`, fitted with `seed` (the channels
+    picked, the hold-out)."""
+    folder = run_dir(config, dataset, seed)
     stamp = fit_stamp()
     if is_fitted(folder) and _fresh(folder, "config.json", stamp):
         return folder
@@ -70,7 +72,7 @@ def ensure_run(config: Config, data_root: Path, dataset: Dataset = SCREW) -> Pat
 
         kind, category = dataset
         root = None if kind == "elpv" else data_root
-        fit(load_dataset(kind, root, category), folder, config.fit_options(), root)
+        fit(load_dataset(kind, root, category), folder, config.fit_options(seed=seed), root)
     else:
         synthetic_run(config, folder)
     _mark(folder, "config.json", stamp)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks import configs as cfg
+from benchmarks.profile_ops import table as profile_table
 from benchmarks.suite import KINDS
 
 PLOTS = ("latency.png", "speed_accuracy.png", "fit_scaling.png", "roofline.png")
 BUSY = 0.2  # cores used by other processes while timing past which absolute figures are suspect
+
+
+def cpu_class(r: dict) -> str:
+    """The CPU class every ratio of this run holds for (benchmarks/machine.py)."""
+    return r["machine"].get("cpu_class", "?")
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -27,7 +33,12 @@ def markdown(r: dict) -> str:
     screw = r["accuracy"].get(f"{cfg.DEFAULT.name} fused", {}).get("n_images", "?")
     lines += ["", f"### Accuracy next to speed (MVTec AD screw, {screw} test images, whole frames)", "", *_accuracy(r)]
     lines += ["", f"### Accuracy of the default ({cfg.DEFAULT.name}) on every dataset", "", *accuracy_by_dataset(r)]
+    if r.get("small_cpu"):
+        lines += ["", f"### One thread (a small CPU: a Jetson's or a gateway's core, {cpu_class(r)} here)", ""]
+        lines += _small_cpu(r)
     lines += ["", "### Roofline", "", *_roofline(r)]
+    if r.get("profile"):
+        lines += ["", f"### Where the time goes: {cfg.DEFAULT.name} fused, per operator", "", *_profile(r)]
     if r.get("int8"):
         lines += ["", "### int8 backbone (onnxruntime CPU)", "", *_int8(r)]
     lines += ["", "### Fit: time and peak memory against training images", "", *_fit(r)]
@@ -44,7 +55,8 @@ def _provenance(r: dict) -> list[str]:
         f"Measured by `{s['command']}` on {s['date']} from {s['code']['describe']}. Machine: {m['cpu']} (family/model "
         f"{m['cpu_family_model']}{', virtual machine' if m['hypervisor'] else ''}), {m['cores_usable']} usable "
         f"cores, caches {', '.join(f'{k} {v}' for k, v in m['caches'].items()) or '?'}, {m['memory_gib']} GiB; "
-        f"SIMD present: {', '.join(m['simd']) or 'none'}; absent: {', '.join(m['simd_absent']) or 'none'}. "
+        f"SIMD present: {', '.join(m['simd']) or 'none'}; absent: {', '.join(m['simd_absent']) or 'none'}; "
+        f"**CPU class {cpu_class(r)}**: every ratio below holds for this class. "
         f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}, Python {m['python']}. "
         f"Load average before: {m['load_average']}, after: {s['load_average_after']}.",
         "",
@@ -96,7 +108,7 @@ def targets(r: dict) -> list[str]:
         else:
             measured = t["note"]
         rows.append([t["target"], measured, _met(t["met"])])
-    return _table(["target", "measured", ""], rows)
+    return _table(["target", f"measured ({cpu_class(r)} CPU)", ""], rows)
 
 
 def _peer(r: dict) -> list[str]:
@@ -115,7 +127,8 @@ def _peer(r: dict) -> list[str]:
             ]
         )
     if rows:
-        header = ["export", "input", "ms/image b1", "ms/image b8", f"{default} faster, b1", "b8", "note"]
+        faster = f"{default} faster, b1 ({cpu_class(r)})"
+        header = ["export", "input", "ms/image b1", "ms/image b8", faster, "b8", "note"]
         lines += _table(header, rows) + [
             "",
             "Made by anomalib itself (`engine.export(ExportType.ONNX)`, its own pre- and post-processing inside the "
@@ -157,7 +170,7 @@ def _latency(r: dict) -> list[str]:
                 ]
             )
     header = ["model", "backend", "MB on disk", "load s", "peak RSS MB", "batch", "median / p99 ms per call"]
-    header += ["round medians ms", "ms per image", "images/s", "x roofline floor"]
+    header += ["round medians ms", "ms per image", "images/s", f"x roofline floor ({cpu_class(r)})"]
     return _table(header, rows) + [
         "",
         "`fused`: the product graph (`padim-edge export`). r18/wr50 rows: random weights and synthetic "
@@ -211,11 +224,40 @@ def _roofline(r: dict) -> list[str]:
             ]
         )
     header = ["graph", "backbone GFLOP/img", "head GFLOP/img", "post GFLOP/img", "statistics MB", "batch"]
-    return _table(header + ["floor ms", "measured ms", "x floor"], rows) + [
+    return _table(header + ["floor ms", "measured ms", f"x floor ({cpu_class(r)})"], rows) + [
         "",
         "Floor = (backbone + post FLOPs) / peak + max(head FLOPs / peak, statistics bytes / read bandwidth): the "
         "statistics are read once per batch.",
     ]
+
+
+def _profile(r: dict) -> list[str]:
+    lines = [
+        f"onnxruntime's own profiler (`benchmarks/profile_ops.py`), {r['settings']['threads']} threads, "
+        f"{cpu_class(r)} CPU, after onnxruntime's graph optimisations (fused nodes under their fused names; "
+        "`ReorderInput`/`ReorderOutput` are its NCHWc layout changes). Profiling adds a little to each call.",
+    ]
+    work, ceil = r["work"].get(f"{cfg.DEFAULT.name} fused"), r["roofline"]
+    for batch in r["profile"]:
+        lines += ["", *profile_table(batch)]
+        if work:
+            lines += ["", _stage_floors(batch, work, ceil)]
+    return lines
+
+
+def _stage_floors(found: dict, work: dict, ceil: dict) -> str:
+    """Each stage's profiled time against its own floor: its FLOPs at the measured peak, the head's statistics at
+    the measured read bandwidth (whichever is longer)."""
+    batch, parts = found["batch"], []
+    for stage, f in found["by_stage"].items():
+        flops = 2 * batch * work["macs_per_image"].get(stage, 0)
+        floor = 1e3 * flops / (ceil["peak_gflops"] * 1e9)
+        if stage == "head":
+            floor = max(floor, 1e3 * work["statistics_bytes"] / (ceil["read_gbs"] * 1e9))
+        if floor > 0:
+            parts.append(f"{stage} {f['ms_per_call']:.2f} ms against a floor of {floor:.2f} ms "
+                         f"({f['ms_per_call'] / floor:.1f}x)")  # fmt: skip
+    return f"Batch {batch}, each stage against its own floor: " + "; ".join(parts) + "."
 
 
 def _int8(r: dict) -> list[str]:
@@ -226,11 +268,21 @@ def _int8(r: dict) -> list[str]:
     return [
         f"Static QDQ quantisation of the backbone (uint8 activations, int8 per-channel weights, percentile "
         f"calibration on {r['settings']['calib_images']} good training images); pre-processing, head and "
-        f"post-processing stay fp32. Speed-up over fp32: {speed}. Metric change: {change} (goal: {t['goal']}: "
+        f"post-processing stay fp32. Speed-up over fp32 ({cpu_class(r)} CPU): {speed}. Metric change: {change} "
+        f"(goal: {t['goal']}: "
         f"{'met' if t['met'] else 'missed'}); image scores differ from fp32 by up to "
         f"{_f(None if diff is None else 100 * diff, 1)}% "
         f"(of the largest score). This CPU {'has' if t['vnni'] else 'has no'} VNNI "
         "(onnxruntime's int8 kernels use it where present).",
+    ]
+
+
+def _small_cpu(r: dict) -> list[str]:
+    s = r["small_cpu"]
+    return [
+        f"{s['row']}: {s['fps']:.1f} frames/s at batch 1 from the median call ({s['fps_at_p99']:.1f} at p99), "
+        f"{s['x_camera']:.2f}x the {s['camera_fps']} fps camera rate, on {s['threads']} intra-op thread of this "
+        f"{cpu_class(r)} CPU (a slower core scales these down)."
     ]
 
 

@@ -20,7 +20,8 @@ def markdown(r: dict) -> str:
         "# Serving benchmark: `padim-edge serve` (Triton) against in-process `padim-edge run`",
         "",
         f"Measured by `python -m benchmarks.bench_serving` on {r['date']} ({r['commit']}): "
-        f"{m['cpu']}, {r['cores']} usable cores, {m['memory_gib']} GiB; SIMD {', '.join(m['simd'])}. "
+        f"{m['cpu']} (CPU class {m.get('cpu_class', '?')}), {r['cores']} usable cores, {m['memory_gib']} GiB; "
+        f"SIMD {', '.join(m['simd'])}. "
         "The `others` column is how many cores other processes on this shared machine kept busy in each phase "
         f"(out of {r['cores']}); where it is well above 0, the figures are lower bounds of what these cores do alone.",
         "",

@@ -20,6 +20,7 @@ from padim_edge.model.run_dir import read_config
 
 KINDS = {
     "fused": "onnxruntime CPU fp32, product graph",
+    "one-thread": f"onnxruntime CPU fp32, product graph, {cfg.SMALL_CPU_THREADS} thread",
     "int8": "onnxruntime CPU, int8 backbone",
     "torch": "PyTorch eager (CPU)",
     "tensorrt": "TensorRT fp16",
@@ -39,6 +40,7 @@ class Model:
     config: Config | None = None
     run: Path | None = None
     export: peer.PeerModel | None = None
+    threads: int | None = None  # None: the run's
 
     @property
     def probe_kind(self) -> str:
@@ -78,6 +80,8 @@ def build_models(options: Options) -> tuple[list[Model], dict]:
         fused = models.ensure_onnx(run)
         rows.append(Model(f"{config.name} fused", "fused", fused, batches, config, run))
         if config == cfg.DEFAULT:
+            one = cfg.SMALL_CPU_THREADS
+            rows.append(Model(f"{config.name} {one}-thread", "one-thread", fused, (1,), config, run, threads=one))
             rows += _peer_rows(options)
             int8 = models.ensure_int8(run, options.calib_images, options.data_root)
             rows.append(Model(f"{config.name} int8", "int8", int8, cfg.BATCHES, config, run))
@@ -137,7 +141,7 @@ def ceilings(threads: int) -> dict:
 
 def timings(rows: list[Model], options: Options) -> tuple[dict, dict]:
     """Every row timed by alternating fresh processes; (latency per row and batch, load time and memory per row)."""
-    jobs = [Job(r.name, r.probe_kind, r.path, options.inputs[r.name], r.batches) for r in rows]
+    jobs = [Job(r.name, r.probe_kind, r.path, options.inputs[r.name], r.batches, r.threads) for r in rows]
     latency.alternate(jobs, options.plan)
     return {j.name: latency.summary(j) for j in jobs}, {j.name: latency.memory(j) for j in jobs}
 
@@ -207,6 +211,19 @@ def work(rows: list[Model]) -> dict[str, dict]:
                 "gflop_per_image": round(2 * sum(counted["macs_per_image"].values()) / 1e9, 3),
             }
     return found
+
+
+def profile(row: Model, options: Options, out: Path) -> list[dict]:
+    """onnxruntime's per-operator profile of `row` at batch 1 and 8 (benchmarks/profile_ops.py, a fresh process)."""
+    log(f"profile: {row.name}")
+    found = out / "profile.json"
+    cmd = [sys.executable, "-m", "benchmarks.profile_ops", str(row.path), "--inputs", str(options.inputs[row.name])]
+    cmd += ["--batches", ",".join(map(str, cfg.BATCHES)), "--threads", str(options.plan.threads), "--json", str(found)]
+    cmd += ["--calls", str(options.plan.calls), "--warmup", str(options.plan.warmup)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"profile of {row.name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(found.read_text())
 
 
 def pipeline(model: Path, frames: int, out: Path) -> dict:
