@@ -23,7 +23,7 @@ from benchmarks.accuracy import METRICS, score_onnx
 from benchmarks.doc_section import DirtyTree, tree_state, write_section
 from benchmarks.latency import log
 from benchmarks.paths import MVTEC, RESULTS, ROOT
-from padim_edge.contract.files import atomic_write
+from padim_edge.storage.atomic import atomic_write
 
 DOC, SECTION = ROOT / "docs" / "choices.md", "bench-int8-by-dataset"
 MAX_DROP = 0.005  # issue 24: int8 may be the default only if no dataset's image AUROC drops by more

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from padim_edge.contract.files import atomic_write
+from padim_edge.storage.atomic import atomic_write
 
 TOP = 12  # operator rows per table
 
