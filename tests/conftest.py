@@ -13,21 +13,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+from data_paths import mvtec_candidates
 from pairs import side_by_side, write_png
 
 CELLS_INPUT = 128  # the cells model's shorter side: small, so the session's fit and export take seconds
 #: Set (CI does, in .ci/run) to fail instead of skipping where the MVTec AD copy is not found.
 REQUIRE_MVTEC = "PADIM_EDGE_REQUIRE_MVTEC"
-
-
-def mvtec_candidates(repository: Path, environ: dict[str, str]) -> list[Path]:
-    """Where the MVTec AD copy may be: $PADIM_EDGE_MVTEC, else `shared/data/mvtec` beside the repository or
-    beside any folder above it, the repository's path taken both as the shell sees it ($PWD, symlinks kept)
-    and resolved (a clone reached through a symlink has its `shared/` beside the link, not the target)."""
-    if environ.get("PADIM_EDGE_MVTEC"):
-        return [Path(environ["PADIM_EDGE_MVTEC"])]
-    roots = [repository, repository.resolve(), Path(environ.get("PWD", repository))]
-    return list(dict.fromkeys(f / "shared" / "data" / "mvtec" for root in roots for f in [root, *root.parents]))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import mvtec_candidates
+from data_paths import mvtec_candidates
 
 
 def _layout(tmp_path: Path) -> tuple[Path, Path]:

@@ -58,3 +58,19 @@ def test_a_command_needing_an_extra_says_which_in_one_line(runtime_venv: Path, a
     assert outcome.code == 2, outcome.err
     assert outcome.err.splitlines() == outcome.errors and len(outcome.errors) == 1, outcome.err
     assert f"pip install 'padim-edge[{extra}]'" in outcome.errors[0] and f"padim-edge {args[0]}" in outcome.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--mqtt", "mqtt://127.0.0.1:9/line"),
+        ("--opcua", "opc.tcp://127.0.0.1:48400"),
+        ("--modbus-coil", "127.0.0.1:9:0"),
+    ],
+)
+def test_a_line_sink_without_its_extra_says_which(
+    runtime_venv: Path, cells_model: Path, cell_frames: list[Path], flag: str, value: str
+):
+    outcome = _cli(runtime_venv, "run", "--model", cells_model, "--source", cell_frames[0].parent, flag, value)
+    assert outcome.code == 2, outcome.err
+    assert len(outcome.errors) == 1 and "pip install 'padim-edge[line]'" in outcome.errors[0], outcome.err

@@ -18,6 +18,9 @@ EXTRAS = {
     "pytriton": ("NVIDIA PyTriton", "serve"),
     "tritonclient": ("the Triton client", "serve"),
     "cuda": ("cuda-python", "tensorrt"),
+    "paho": ("paho-mqtt (--mqtt)", "line"),
+    "asyncua": ("asyncua (--opcua)", "line"),
+    "pymodbus": ("pymodbus (--modbus-coil)", "line"),
 }
 
 
