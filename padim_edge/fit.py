@@ -18,7 +18,8 @@ from padim_edge.data.frame_record import record_frames
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry, default_input_hw, snap_to_stride
 from padim_edge.model.backbones import get_backbone
-from padim_edge.model.build import feature_extractor, scoring_graph, select_channels
+from padim_edge.model.build import feature_extractor, scoring_graph
+from padim_edge.model.channels import RULES, PooledCovariance, channel_count, least_redundant, random_channels
 from padim_edge.model.graph import FeatureExtractor, PadimGraph
 from padim_edge.model.run_dir import save_run
 from padim_edge.model.statistics import StreamingGaussian
@@ -37,6 +38,8 @@ class FitOptions:
     backbone: str = "efficientnet_lite0"
     weights: str = "default"
     d: int | None = None
+    #: "random" (seeded draw) or "least-redundant" (chosen on the training images; docs/choices.md).
+    channels: str = "random"
     layers: tuple[str, ...] | None = None  # None: the backbone's default taps
     pooling: tuple[int, ...] | None = None  # None: the backbone's default for its default taps, else none
     cov_block: int | None = None  # None: the backbone's default
@@ -62,6 +65,8 @@ class FitOptions:
             raise UserError(f"--seed {self.seed}: must be 0 or more")
         if self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.channels not in RULES:
+            raise UserError(f"--channels {self.channels}: expected one of {', '.join(RULES)}")
 
 
 def split_holdout(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -91,7 +96,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         raise UserError(
             f"--layers {','.join(layers)}: {unknown} not among {options.backbone}'s {', '.join(spec.arch.taps)}"
         )
-    indices = select_channels(spec.arch, layers, options.d, options.seed)
+    d, total = channel_count(spec.arch, layers, options.d)
     pooling = options.pooling or (spec.arch.default_pooling if options.layers is None else (1,) * len(layers))
     if len(pooling) == 1:
         pooling = pooling * len(layers)
@@ -117,8 +122,8 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         layers=layers,
         pooling=list(pooling),
         cov_block=spec.arch.default_cov_block if options.cov_block is None else options.cov_block,
-        channel_indices=indices,
-        d=len(indices),
+        channel_indices=list(range(total)),
+        d=total,
         input_height=input_hw[0],
         input_width=input_hw[1],
         resize_mode=options.resize_mode,
@@ -133,9 +138,14 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         data_root=str(data_root.resolve()) if data_root else "",
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
-    config = parse_config(settings, "fit options")
+    geometry = Geometry.of(parse_config(settings, "fit options"))
+    if options.channels == "random":
+        indices = random_channels(total, d, options.seed)
+    else:  # on every training image, held-out ones too: the choice depends on the images, not on the seed
+        every = feature_extractor(parse_config(settings, "fit options"), backbone)
+        indices = least_redundant(_pooled_covariance(every, split.train, geometry, options), d)
+    config = parse_config({**settings, "channel_indices": indices, "d": d}, "fit options")
     config.frame_sizes, config.frame_layout = record_frames(fit_set)
-    geometry = Geometry.of(config)
     features = feature_extractor(config, backbone)
     grid = features.grid(config.input_hw)
     stats = accumulate(features, fit_set, geometry, options, StreamingGaussian(grid[0] * grid[1], config.d))
@@ -177,6 +187,23 @@ def score_then_add(
         scores.append(np.array([p.image_score(m, s) for p, m, s in pairs], np.float32))  # as the runtime scores
         stats.update(embedding.flatten(2).transpose(1, 2))
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
+
+
+@torch.inference_mode()
+def _pooled_covariance(
+    features: FeatureExtractor, samples: list[Sample], geometry: Geometry, options: FitOptions
+) -> np.ndarray:
+    """The covariance of every channel around each position's mean, pooled over positions (model.channels)."""
+    pooled: PooledCovariance | None = None
+    batches = iter_batches(samples, options.batch_size, geometry)
+    for batch in progress(batches, math.ceil(len(samples) / options.batch_size), "channels", options.show_progress):
+        emb = features(torch.from_numpy(batch.images)).flatten(2).transpose(1, 2)  # [B, P, C]
+        if pooled is None:
+            pooled = PooledCovariance(emb.shape[1], emb.shape[2])
+        pooled.update(emb)
+    if pooled is None or pooled.count < 2:
+        raise UserError(f"need at least 2 readable good training images, got {0 if pooled is None else pooled.count}")
+    return pooled.covariance()
 
 
 @torch.inference_mode()

@@ -197,6 +197,7 @@ CASES = [
     Case("fit-batch-huge", lambda w: ["fit", "--category", "c", "--batch-size", "100000"], "--batch-size"),
     Case("fit-d-zero", lambda w: ["fit", "--category", "c", "-d", "0"], "-d"),
     Case("fit-pooling", lambda w: ["fit", "--category", "c", "--pooling", "10"], "--pooling"),
+    Case("fit-channels", lambda w: ["fit", "--category", "c", "--channels", "best"], "--channels best"),
     Case("fit-limit", lambda w: ["fit", "--category", "c", "--limit", "1"], "--limit"),
     Case("fit-input-size-text", lambda w: ["fit", "--category", "c", "--input-size", "big"], "--input-size big"),
     Case("fit-input-size-small", lambda w: ["fit", "--category", "c", "--input-size", "8x8"], "--input-size 8x8"),

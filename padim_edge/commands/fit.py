@@ -113,6 +113,13 @@ def fit(
         str, typer.Option(help="'default' (packaged/official ImageNet), a torchvision .pth, or 'random'.")
     ] = "default",
     d: Annotated[Optional[int], typer.Option("-d", min=1, help="Channels kept (default per backbone).")] = None,
+    channels: Annotated[
+        str,
+        typer.Option(
+            help="random (seeded draw), or least-redundant (chosen on the training images, no seed; "
+            "one more pass over them). See docs/choices.md."
+        ),
+    ] = "random",
     layers: Annotated[Optional[str], typer.Option(help="Feature taps, comma-separated (default per backbone).")] = None,
     pooling: Annotated[
         Optional[str],
@@ -198,6 +205,7 @@ def fit(
         backbone=backbone,
         weights=weights,
         d=d,
+        channels=channels,
         layers=taps,
         pooling=parse_pooling(pooling),
         eps=eps,

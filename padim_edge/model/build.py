@@ -3,7 +3,6 @@ of a fitted run (for evaluation, parity checks and export)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -11,6 +10,7 @@ from padim_edge.contract.architectures import Architecture
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.errors import UserError
 from padim_edge.model.backbones import get_backbone
+from padim_edge.model.channels import channel_count, random_channels
 from padim_edge.model.graph import (
     Embedding,
     FeatureExtractor,
@@ -25,11 +25,8 @@ from padim_edge.model.weights import load_backbone
 
 def select_channels(arch: Architecture, taps: list[str], d: int | None, seed: int) -> list[int]:
     """A seeded random subset of d channels over the concatenated taps, sorted (the paper's Rd)."""
-    total = sum(arch.taps[t].channels for t in taps)
-    d = min(arch.default_d, total) if d is None else d
-    if not 1 <= d <= total:
-        raise UserError(f"-d {d}: must be between 1 and {total} (channels in layers {','.join(taps)})")
-    return sorted(np.random.default_rng(seed).choice(total, size=d, replace=False).tolist())
+    d, total = channel_count(arch, taps, d)
+    return random_channels(total, d, seed)
 
 
 def feature_extractor(config: ModelConfig, backbone: nn.Module, bgr_stem: bool = False) -> FeatureExtractor:
