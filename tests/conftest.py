@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from data_paths import mvtec_candidates
-from pairs import side_by_side, write_png
+from pairs import CELLS_INPUT, side_by_side, write_png
 
-CELLS_INPUT = 128  # the cells model's shorter side: small, so the session's fit and export take seconds
 #: Set (CI does, in .ci/run) to fail instead of skipping where the MVTec AD copy is not found.
 REQUIRE_MVTEC = "PADIM_EDGE_REQUIRE_MVTEC"
 

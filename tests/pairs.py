@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+CELLS_INPUT = 128  # the cells model's shorter side: small, so the session's fit and export take seconds
+
 
 def side_by_side(left: Path, right: Path) -> np.ndarray:
     """Two images next to each other, the right one resized to the left one's height."""

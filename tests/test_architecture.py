@@ -98,3 +98,9 @@ def test_nothing_imports_benchmarks() -> None:
         if within(name, ("benchmarks",))
     ]
     assert found == []
+
+
+def test_no_test_imports_a_conftest() -> None:
+    """Two conftest modules (tests/, tests/serving/) make `from conftest import` depend on collection order."""
+    found = [str(p.relative_to(ROOT)) for p in modules(ROOT / "tests") if "conftest" in imports(p)]
+    assert found == []

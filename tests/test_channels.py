@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import CELLS_INPUT
+from pairs import CELLS_INPUT
 
 from padim_edge.data import load_dataset
 from padim_edge.fit import FitOptions, fit
