@@ -48,7 +48,8 @@ def describe(result: FrameResult) -> dict:
 
 @dataclass
 class Reject:
-    """A rejected frame: its facts, and its overlay until encoded (then only the JPEGs are kept)."""
+    """A rejected frame: its facts, and its overlay until both JPEGs are encoded. The page asks for every
+    thumbnail but for few full overlays, so each JPEG is encoded only when first asked for."""
 
     id: int
     facts: dict
@@ -132,8 +133,12 @@ class LiveState:
         if reject is None:
             return None
         with reject.lock:
-            if reject.result is not None:
-                image = reject.overlay if reject.overlay is not None else render(reject.result, self.threshold)
-                reject.jpeg, reject.thumb = encode_jpeg(image), encode_jpeg(image, THUMB_WIDTH)
-                reject.result = reject.overlay = None
+            if reject.overlay is None and reject.result is not None:  # rendered once, on the first request
+                reject.overlay, reject.result = render(reject.result, self.threshold), None
+            if thumbnail and not reject.thumb:
+                reject.thumb = encode_jpeg(reject.overlay, THUMB_WIDTH)
+            elif not thumbnail and not reject.jpeg:
+                reject.jpeg = encode_jpeg(reject.overlay)
+            if reject.thumb and reject.jpeg:
+                reject.overlay = None  # both encoded: only the JPEGs are kept
             return reject.thumb if thumbnail else reject.jpeg
