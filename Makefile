@@ -10,7 +10,7 @@ $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements/ci.txt
-	$(BIN)/pip install -q -e '.[cpu,fit,dev,tensorrt,serve,line]'
+	$(BIN)/pip install -q -e '.[cpu,fit,dev,tensorrt,serve,line,openvino]'
 	touch $@
 
 install: $(BIN)/padim-edge

@@ -11,6 +11,7 @@ call of every round.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ class Job:
     inputs: Path
     batches: tuple[int, ...]
     threads: int | None = None  # None: the plan's
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of its processes (an ISA cap)
     rounds: list[dict] = field(default_factory=list)  # the probe's JSON, one per round
 
 
@@ -55,7 +57,7 @@ def probe(job: Job, plan: Plan) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.probe", job.kind, str(job.target), "--inputs", str(job.inputs)]
     cmd += ["--batches", ",".join(map(str, job.batches)), "--warmup", str(plan.warmup), "--calls", str(plan.calls)]
     cmd += ["--threads", str(job.threads or plan.threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **job.env})
     if done.returncode != 0:
         raise RuntimeError(f"probe of {job.name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -3,7 +3,9 @@
     python -m benchmarks.probe KIND TARGET --inputs X.npy --batches 1,8 --warmup 5 --calls 40
 
 KIND: `padim` (a padim-edge model through the product's runtime, `open_backend`), `onnx` (any ONNX graph,
-fed through its first input, e.g. anomalib's exports), `torch` (a run directory in PyTorch eager). Inputs:
+fed through its first input, e.g. anomalib's exports), `torch` (a run directory in PyTorch eager); the
+`-openvino` kinds run the same file on OpenVINO's CPU plugin in float32 (`padim-openvino` through the
+product's `--backend openvino`), `padim-openvino-bf16` in bfloat16. Inputs:
 the first B rows of the array for batch B. Prints one JSON line: load_s, rss_base_mb (interpreter and
 runtime libraries), rss_loaded_mb, peak_rss_mb (high-water mark after every call), and per batch size the
 call times in milliseconds and the cores other processes kept busy while they were taken.
@@ -22,6 +24,7 @@ import numpy as np
 from benchmarks.machine import busy_seconds, others_load
 
 Runner = Callable[[np.ndarray], object]
+KINDS = ("padim", "padim-openvino", "padim-openvino-bf16", "onnx", "onnx-openvino", "torch")
 
 
 def status_mb(key: str) -> float:
@@ -49,10 +52,17 @@ def runner(kind: str, target: Path, threads: int) -> Runner:
         from padim_edge.runtime.backends import open_backend
 
         return open_backend(target, ["CPUExecutionProvider"], threads, spinning=False).infer
+    if kind.startswith("padim-openvino"):
+        from padim_edge.runtime.backends import open_backend
+
+        precision = "bf16" if kind.endswith("bf16") else "f32"
+        return open_backend(target, threads=threads, backend="openvino", precision=precision).infer
     if kind == "onnx":
         session = ort_session(target, threads)
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})
+    if kind == "onnx-openvino":
+        return openvino_runner(target, threads)
     import torch
 
     from padim_edge.model.build import graph_from_run
@@ -66,6 +76,17 @@ def runner(kind: str, target: Path, threads: int) -> Runner:
             return graph(torch.from_numpy(frames))
 
     return run
+
+
+def openvino_runner(model: Path, threads: int) -> Runner:
+    """Any ONNX graph on OpenVINO's CPU plugin, set up as the product's OpenVINO backend sets up its own."""
+    import openvino as ov
+
+    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+    core = ov.Core()
+    request = core.compile_model(core.read_model(str(model)), "CPU", {**config, "INFERENCE_NUM_THREADS": threads})
+    request = request.create_infer_request()
+    return lambda x: request.infer([x])
 
 
 def time_calls(run: Runner, x: np.ndarray, warmup: int, calls: int) -> tuple[list[float], float]:
@@ -83,7 +104,7 @@ def time_calls(run: Runner, x: np.ndarray, warmup: int, calls: int) -> tuple[lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("padim", "onnx", "torch"))
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("target", type=Path)
     parser.add_argument("--inputs", type=Path, required=True)
     parser.add_argument("--batches", default="1")
@@ -93,6 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.kind == "torch":
         import torch  # noqa: F401 - counted in the base, like onnxruntime below
+    elif "openvino" in args.kind:
+        import openvino  # noqa: F401
     else:
         import onnxruntime  # noqa: F401
     inputs = np.load(args.inputs, allow_pickle=False)

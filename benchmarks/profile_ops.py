@@ -49,6 +49,7 @@ def profile(model: Path, frames: np.ndarray, threads: int, warmup: int, calls: i
     timed = runs[warmup:]
     start = min(e["ts"] for e in timed)
     nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start]
+    convs = [e for e in nodes if e["args"].get("op_name") in ("Conv", "FusedConv")]
     by_op: dict[str, float] = defaultdict(float)
     by_stage: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
@@ -59,6 +60,7 @@ def profile(model: Path, frames: np.ndarray, threads: int, warmup: int, calls: i
         count[op] += 1
         by_stage[_stage(name)] += event["dur"]
     total = sum(by_op.values())
+    by_conv_kind = _by_conv_kind(model, convs, len(timed), len(frames))
     run_ms = float(np.median([e["dur"] for e in timed])) / 1e3
     return {
         "batch": len(frames),
@@ -77,6 +79,37 @@ def profile(model: Path, frames: np.ndarray, threads: int, warmup: int, calls: i
             stage: {"ms_per_call": round(us / 1e3 / len(timed), 3), "share": round(us / total, 4)}
             for stage, us in sorted(by_stage.items(), key=lambda kv: -kv[1])
         },
+        "by_conv_kind": by_conv_kind,
+    }
+
+
+def _by_conv_kind(model: Path, events: list[dict], calls: int, batch: int) -> dict[str, dict]:
+    """Convolution time by kind (depthwise, 1x1, dense) and the rate each kind reaches: GFLOP/s.
+
+    onnxruntime renames the Conv nodes it fuses or moves to its NCHWc layout, but runs them in graph order, so
+    the n-th Conv event of a call is the graph's n-th Conv."""
+    from benchmarks.roofline import conv_kinds
+
+    kinds = conv_kinds(model)
+    per_call = len(events) // calls
+    if per_call != len(kinds):  # a graph whose convolutions onnxruntime merged: no per-kind figures
+        return {}
+    found: dict[str, dict] = {}
+    for index, event in enumerate(events):
+        kind, macs = kinds[index % per_call]
+        entry = found.setdefault(kind, {"nodes": 0, "us": 0.0, "gflop": 0.0})
+        entry["us"] += event["dur"]
+        if index < per_call:
+            entry["nodes"] += 1
+            entry["gflop"] += 2 * macs * batch / 1e9
+    return {
+        kind: {
+            "nodes": e["nodes"],
+            "ms_per_call": round(e["us"] / 1e3 / calls, 3),
+            "gflop_per_call": round(e["gflop"], 4),
+            "gflops": round(e["gflop"] / (e["us"] / 1e6 / calls), 1),
+        }
+        for kind, e in sorted(found.items(), key=lambda kv: -kv[1]["us"])
     }
 
 
@@ -101,6 +134,16 @@ def table(found: dict) -> list[str]:
     lines += ["", "| stage | ms per call | share |", "|---|---|---|"]
     for stage, f in found["by_stage"].items():
         lines.append(f"| {stage} | {f['ms_per_call']:.3f} | {100 * f['share']:.1f}% |")
+    if found["by_conv_kind"]:
+        lines += [
+            "",
+            "| convolution kind | nodes | ms per call | GFLOP per call | GFLOP/s reached |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, f in found["by_conv_kind"].items():
+            lines.append(
+                f"| {kind} | {f['nodes']} | {f['ms_per_call']:.3f} | {f['gflop_per_call']:.3f} | {f['gflops']:.0f} |"
+            )
     return lines
 
 

@@ -91,12 +91,8 @@ def _rate(call, work: float, runs: int) -> dict[str, float]:
     return {"best": work / min(times) / 1e9, "median": work / float(np.median(times)) / 1e9}
 
 
-def graph_work(path: Path) -> dict:
-    """MACs per image of Conv/MatMul/Gemm by graph part (the node-name prefixes of padim_edge.contract.names:
-    `/backbone/`, `/head/`, ...) and the bytes of the head's statistics.
-
-    Shapes come from onnxruntime's symbolic shape inference at batch 1 (onnx's own stops at the dynamic Pads).
-    """
+def _shapes_at_batch_1(path: Path) -> tuple[onnx.ModelProto, dict[str, list[int]]]:
+    """The model (without external data) and every tensor's shape at batch 1."""
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
     model = onnx.load(str(path), load_external_data=False)
@@ -104,8 +100,32 @@ def graph_work(path: Path) -> dict:
     inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
     shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output})
+    shapes.update({i.name: list(i.dims) for i in model.graph.initializer})
+    return model, shapes
+
+
+def conv_kinds(path: Path) -> list[tuple[str, int]]:
+    """Every Conv of the graph in order: its kind (`depthwise`, `1x1`, `dense KxK`) and MACs per image."""
+    model, shapes = _shapes_at_batch_1(path)
+    found = []
+    for node in model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        weight = shapes[node.input[1]]
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        kind = "depthwise" if group > 1 else "1x1" if weight[2:] == [1, 1] else f"dense {weight[2]}x{weight[3]}"
+        found.append((kind, _macs(node, shapes)))
+    return found
+
+
+def graph_work(path: Path) -> dict:
+    """MACs per image of Conv/MatMul/Gemm by graph part (the node-name prefixes of padim_edge.contract.names:
+    `/backbone/`, `/head/`, ...) and the bytes of the head's statistics.
+
+    Shapes come from onnxruntime's symbolic shape inference at batch 1 (onnx's own stops at the dynamic Pads).
+    """
+    model, shapes = _shapes_at_batch_1(path)
     inits = {i.name: i for i in model.graph.initializer}
-    shapes.update({name: list(i.dims) for name, i in inits.items()})
     macs: Counter[str] = Counter()
     head_bytes = 0
     for node in model.graph.node:

@@ -96,7 +96,7 @@ def load_module(path: Path, name: str):
 def padim_edge_trunk() -> nn.Module:
     """padim-edge's own EfficientNet-Lite0 trunk (this branch's snapshot) with the packaged weights."""
     module = load_module(REPO / "padim_edge" / "model" / "backbones" / "efficientnet_lite.py", "pe_lite0")
-    trunk = module.efficientnet_lite0()
+    trunk = module.efficientnet_lite0(("blocks.2", "blocks.4", "blocks.10"))  # the stride 4, 8, 16 stage ends
     load_into(trunk, packaged_state_dict())
     return trunk.eval()
 

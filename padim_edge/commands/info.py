@@ -8,13 +8,19 @@ from typing import Annotated
 
 import typer
 
+from padim_edge.commands.options import BackendName, Precision
 
-def info(model: Annotated[Path, typer.Argument(help="An exported .onnx (or a built .engine).")]) -> None:
+
+def info(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx (or a built .engine).")],
+    backend_name: BackendName = "onnxruntime",
+    precision: Precision = "f32",
+) -> None:
     """Print the metadata carried by a model (config, threshold, checksums, versions), once its graph digest,
-    inputs and outputs have been checked against it."""
+    inputs and outputs have been checked against it and the backend has loaded it ("checked" names which)."""
     from padim_edge.runtime.backends import open_backend
 
-    backend = open_backend(model)
+    backend = open_backend(model, backend=backend_name, precision=precision)
     try:
         document = backend.info.document()
         document["checked"] = backend.describe()

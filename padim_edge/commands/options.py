@@ -19,7 +19,16 @@ DataRoot = Annotated[
 Dataset = Annotated[str, typer.Option("--dataset", help="Layout: mvtec, folder or elpv.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Threshold = Annotated[Optional[float], typer.Option(help="Override the model's threshold (a positive score).")]
-Threads = Annotated[
-    Optional[int], typer.Option(min=1, max=MAX_THREADS, help="onnxruntime intra-op threads (default: all cores).")
+Threads = Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="Inference threads (default: all cores).")]
+BackendName = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="What runs an .onnx model: onnxruntime, or openvino (x86 CPUs; pip install 'padim-edge[openvino]').",
+    ),
+]
+Precision = Annotated[
+    str,
+    typer.Option(help="OpenVINO's inference precision: f32, or bf16 where the CPU has it (scores move: eval first)."),
 ]
 Model = Annotated[Path, typer.Option(help="An exported .onnx or a built .engine.")]

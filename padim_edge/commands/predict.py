@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from padim_edge.commands import line_options as line
-from padim_edge.commands.options import MAX_BATCH, Model, Threads, Threshold
+from padim_edge.commands.options import MAX_BATCH, BackendName, Model, Precision, Threads, Threshold
 
 
 def predict(
@@ -20,6 +20,8 @@ def predict(
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per inference call.")] = 8,
     threads: Threads = None,
+    backend_name: BackendName = "onnxruntime",
+    precision: Precision = "f32",
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines (docs/results.md) instead of a table.")] = False,
     camera: line.Camera = "cam0",
     mqtt: line.Mqtt = None,
@@ -68,7 +70,7 @@ def predict(
     if overlay_dir:
         check_output_folder(overlay_dir, "--overlay-dir")
     status = StatusLine()
-    backend = open_backend(model, threads=threads, spinning=False)
+    backend = open_backend(model, threads=threads, spinning=False, backend=backend_name, precision=precision)
     try:
         predictor = Predictor(backend, threshold)
         sinks = [JsonLines(Path("-")) if as_json else Table()]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from padim_edge.commands import line_options as line
-from padim_edge.commands.options import MAX_BATCH, Threads, Threshold
+from padim_edge.commands.options import MAX_BATCH, BackendName, Precision, Threads, Threshold
 from padim_edge.errors import UserError
 from padim_edge.runtime.stream_policy import MAX_RETRIES
 
@@ -40,6 +40,8 @@ def run(
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after N frames.")] = None,
     threshold: Threshold = None,
     threads: Threads = None,
+    backend_name: BackendName = "onnxruntime",
+    precision: Precision = "f32",
     provider: Annotated[
         Optional[list[str]], typer.Option(help="onnxruntime execution provider; repeat for a preference list.")
     ] = None,
@@ -156,14 +158,14 @@ def run(
 
             backend = open_triton(server, model_name, RETRY_S if retry else 0.0)
         else:
-            backend = open_backend(model, provider, threads, spinning=False, cuda_graph=cuda_graph)
+            backend = open_backend(model, provider, threads, False, cuda_graph, backend_name, precision)
         predictor = Predictor(backend, threshold)
         drift = DriftWatch(predictor, status.log)
         if model is not None:  # a replaced model file is swapped in while the source goes on
 
             def load(path: Path) -> Predictor:
                 return Predictor(
-                    open_backend(path, provider, threads, spinning=False, cuda_graph=cuda_graph), threshold
+                    open_backend(path, provider, threads, False, cuda_graph, backend_name, precision), threshold
                 )
 
             watch = ModelWatch(model, predictor, load, status.log, batch, on_swap=drift.expect)

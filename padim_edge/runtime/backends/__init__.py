@@ -8,6 +8,8 @@ from padim_edge.errors import UserError
 from padim_edge.runtime.backends.base import Backend, BackendUnavailable
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
+#: Runtimes that run an `.onnx` model (`--backend`); `.engine`/`.plan` files always run on TensorRT.
+ONNX_BACKENDS = ("onnxruntime", "openvino")
 
 
 def open_backend(
@@ -16,9 +18,12 @@ def open_backend(
     threads: int | None = None,
     spinning: bool = True,
     cuda_graph: bool = False,
+    backend: str = "onnxruntime",
+    precision: str = "f32",
 ) -> Backend:
-    """An onnxruntime backend for `.onnx`, a TensorRT one for `.engine`/`.plan` (`cuda_graph`: replay the
-    engine's kernels as one captured CUDA graph, TensorRT only).
+    """An onnxruntime (or, with `backend="openvino"`, an OpenVINO) backend for `.onnx`, a TensorRT one for
+    `.engine`/`.plan` (`cuda_graph`: replay the engine's kernels as one captured CUDA graph, TensorRT only).
+    `precision` is OpenVINO's inference precision (f32, or bf16 on CPUs that have it).
 
     `spinning=False` stops onnxruntime's idle intra-op threads from busy-waiting: right for pipelines whose
     other threads (decode, pre-processing) need the cores between inferences. Where onnxruntime's TensorRT
@@ -27,6 +32,8 @@ def open_backend(
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
     if path.suffix in (".engine", ".plan"):
+        if backend != "onnxruntime":
+            raise UserError(f"--backend {backend}: {path.name} is a TensorRT engine, which only TensorRT runs")
         from padim_edge.runtime.backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(path, cuda_graph=cuda_graph)
@@ -34,6 +41,18 @@ def open_backend(
         raise UserError("--cuda-graph applies to TensorRT engines (.engine), not to .onnx models")
     if path.suffix != ".onnx":
         raise UserError(f"{path}: unknown model type (expected {', '.join(MODEL_SUFFIXES)})")
+    if backend not in ONNX_BACKENDS:
+        raise UserError(f"--backend {backend}: expected one of {', '.join(ONNX_BACKENDS)}")
+    if backend == "openvino":
+        if providers:
+            raise UserError("--provider selects onnxruntime's execution providers: not with --backend openvino")
+        from padim_edge.runtime.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(path, threads, precision)
+    if precision != "f32":
+        raise UserError(
+            f"--precision {precision} applies to --backend openvino (onnxruntime runs the graph as exported)"
+        )
     import onnxruntime as ort
 
     from padim_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
