@@ -31,11 +31,20 @@ def score_run(run: Path, samples: list[Sample]) -> dict:
     return _metrics(pred.labels, pred.scores, pred.masks, pred.maps)
 
 
-def score_onnx(model: Path, samples: list[Sample], threads: int, batch: int = 16) -> dict:
-    """An ONNX padim-edge model's metrics through the product's runtime, maps placed back onto the frames."""
+def score_onnx(
+    model: Path,
+    samples: list[Sample],
+    threads: int,
+    batch: int = 16,
+    backend: str = "onnxruntime",
+    precision: str = "f32",
+) -> dict:
+    """An ONNX padim-edge model's metrics through the product's runtime (`backend`, `precision`: as `run
+    --backend --precision`), maps placed back onto the frames."""
     from padim_edge.runtime.backends import open_backend
 
-    backend = open_backend(model, ["CPUExecutionProvider"], threads, spinning=False)
+    providers = ["CPUExecutionProvider"] if backend == "onnxruntime" else None
+    backend = open_backend(model, providers, threads, False, False, backend, precision)
     config = backend.info.config
     geometry = Geometry(*config.input_hw, config.resize_mode)
     labels, scores, masks, maps = [], [], [], []
