@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/elpv-mono
 
-.PHONY: install demo test bench bench-serving choices lint
+.PHONY: install demo test bench bench-cpu bench-serving choices lint
 
 $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Both CPU runtimes against anomalib's exports, per CPU class, with the roofline (README, "CPU runtimes").
+bench-cpu: install
+	$(BIN)/python -m benchmarks.cpu_runtimes --write-doc
 
 # Triton serving alone: 1/4/8 clients against `padim-edge serve` and in-process, kill -9 + restart, soak.
 bench-serving: install

@@ -60,6 +60,14 @@ def test_a_command_needing_an_extra_says_which_in_one_line(runtime_venv: Path, a
     assert f"pip install 'padim-edge[{extra}]'" in outcome.errors[0] and f"padim-edge {args[0]}" in outcome.errors[0]
 
 
+def test_the_openvino_backend_without_its_extra_says_which(
+    runtime_venv: Path, cells_model: Path, cell_frames: list[Path]
+):
+    outcome = _cli(runtime_venv, "predict", "--model", cells_model, "--backend", "openvino", cell_frames[0])
+    assert outcome.code == 2, outcome.err
+    assert len(outcome.errors) == 1 and "pip install 'padim-edge[openvino]'" in outcome.errors[0], outcome.err
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
