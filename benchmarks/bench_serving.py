@@ -4,7 +4,7 @@ server killed with kill -9 mid-run and restarted; a 10,000-request soak with the
 
     python -m benchmarks.bench_serving [--model runs/.../model.onnx] [--clients 1,4,8] [--soak 10000]
 
-Without --model it fits and exports the default model (efficientnet_lite0, 224, d=100) with padim-edge's own
+Without --model it fits and exports the default model (benchmarks.configs.DEFAULT) with padim-edge's own
 commands on the MVTec screw images (../shared/data/mvtec), or on the ELPV mono cells where those are absent,
 into runs/bench-serving-<category>. Writes benchmarks/results/serving.json and serving.md, and the figures
 section of docs/serving.md.

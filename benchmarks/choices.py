@@ -43,18 +43,34 @@ class Candidate:
     seeded: bool = True  # False: nothing in the fit depends on the seed but the hold-out split; run at one seed
 
 
+#: padim-edge 0.2's default: three taps, 100 of their 176 channels (FitOptions keywords).
+PREVIOUS = {"layers": ("blocks.2", "blocks.4", "blocks.10"), "d": 100, "pooling": (3, 1, 1)}
+
 CANDIDATES = (
     Candidate(
         "default",
         {},
-        "**the default**: 3x3 average of the stride-4 tap, eps 1.0, one covariance per 2x2 tile, d = 100 random "
-        "channels",
+        "**the default**: taps `blocks.4`, `blocks.10` (stride 8 and 16), every one of their 152 channels (no "
+        "seed: run once), 3x3 average of the stride-8 tap, eps 1.0, one covariance per 2x2 tile",
+        seeded=False,
+    ),
+    Candidate(
+        "0.2-default",
+        PREVIOUS,
+        "padim-edge 0.2's default: taps `blocks.2`, `blocks.4`, `blocks.10`, d = 100 random channels of 176, "
+        "3x3 average of the stride-4 tap (`--layers blocks.2,blocks.4,blocks.10 -d 100 --pooling 3,1,1`)",
     ),
     Candidate(
         "least-redundant",
-        {"channels": "least-redundant"},
-        "the default with the 100 least redundant channels of the training images (`--channels least-redundant`; "
-        "no seed: run once)",
+        {**PREVIOUS, "channels": "least-redundant"},
+        "0.2's default with the 100 least redundant channels of the training images instead of a random draw "
+        "(`--channels least-redundant`; no seed: run once)",
+        seeded=False,
+    ),
+    Candidate(
+        "texture",
+        {"layers": PREVIOUS["layers"], "d": 176, "pooling": (3,), "eps": 3.0, "input_size": 192},
+        "three taps, all 176 channels, the 3x3 average on every tap, eps 3, shorter side 192 (no seed: run once)",
         seeded=False,
     ),
 )

@@ -139,7 +139,9 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         versions={"padim-edge": __version__, **package_versions("torch", "numpy", "opencv-python-headless")},
     )
     geometry = Geometry.of(parse_config(settings, "fit options"))
-    if options.channels == "random":
+    if d == total:  # every channel (the default taps): nothing to choose, no seed
+        indices = list(range(total))
+    elif options.channels == "random":
         indices = random_channels(total, d, options.seed)
     else:  # on every training image, held-out ones too: the choice depends on the images, not on the seed
         every = feature_extractor(parse_config(settings, "fit options"), backbone)

@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from pairs import CELLS_INPUT
+from safetensors.torch import load_file
 
 from padim_edge.data import load_dataset
 from padim_edge.fit import FitOptions, fit
 from padim_edge.model.channels import PooledCovariance, least_redundant, random_channels
+
+#: padim-edge 0.2's default: three taps, 100 of their 176 channels (a choice to make).
+PREVIOUS = {"layers": ("blocks.2", "blocks.4", "blocks.10"), "d": 100, "pooling": (3, 1, 1)}
 
 
 def test_pooled_covariance_equals_two_pass_numpy() -> None:
@@ -45,7 +49,7 @@ def test_least_redundant_fit_does_not_depend_on_the_seed(cells_root: Path, tmp_p
         fit(
             split,
             tmp_path / f"seed{seed}",
-            FitOptions(input_size=CELLS_INPUT, channels="least-redundant", seed=seed, show_progress=False),
+            FitOptions(input_size=CELLS_INPUT, channels="least-redundant", seed=seed, show_progress=False, **PREVIOUS),
             cells_root,
         )
         for seed in (0, 1)
@@ -53,3 +57,15 @@ def test_least_redundant_fit_does_not_depend_on_the_seed(cells_root: Path, tmp_p
     assert configs[0].channel_indices == configs[1].channel_indices
     assert configs[0].channel_indices != random_channels(176, 100, 0)
     assert configs[0].d == 100 and configs[0].threshold is not None
+
+
+def test_the_default_keeps_every_channel_whatever_the_seed(cells_root: Path, tmp_path: Path) -> None:
+    """The default taps' channels are all kept: no draw, so two seeds give the same statistics."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cells test set has no pixel masks, by design
+        split = load_dataset("folder", cells_root, "cells")
+    options = {"input_size": CELLS_INPUT, "holdout": 0.0, "show_progress": False}
+    configs = [fit(split, tmp_path / f"s{seed}", FitOptions(seed=seed, **options), cells_root) for seed in (0, 1)]
+    assert configs[0].channel_indices == configs[1].channel_indices == list(range(152))
+    first, second = (load_file(str(tmp_path / f"s{seed}" / "statistics.safetensors")) for seed in (0, 1))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)

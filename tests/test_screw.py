@@ -1,8 +1,8 @@
 """Quality on the MVTec AD screw copy with the default settings, on square frames and on wide ones.
 
 Dataset-specific: skipped where ../shared/data/mvtec is absent (failed instead in CI: tests/conftest.py).
-The floors sit under what `make choices` measured for the default (docs/choices.md: mean over 3 seeds), so a
-regression fails here and seed noise does not.
+The floors sit under what `make choices` measured for the default (docs/choices.md; the default keeps every
+channel, so no seed moves it): a regression fails here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from padim_edge.evaluate import predict_split
 from padim_edge.fit import FitOptions, fit
 from padim_edge.metrics import compute_metrics, image_auroc
 
-FLOORS = {"image_auroc": 0.88, "pixel_auroc": 0.985, "pro": 0.93}
+FLOORS = {"image_auroc": 0.90, "pixel_auroc": 0.985, "pro": 0.93}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def screw_run(screw: DatasetSplit, mvtec_root: Path, tmp_path_factory: pytest.Te
     """The default model fitted on every screw training image."""
     run = tmp_path_factory.mktemp("screw") / "run"
     config = fit(screw, run, FitOptions(show_progress=False), mvtec_root)
-    assert config.input_hw == (224, 224) and config.resize_mode == "stretch" and config.pooling == [3, 1, 1]
+    assert config.input_hw == (224, 224) and config.resize_mode == "stretch" and config.pooling == [3, 1]
+    assert config.d == 152  # every channel of the default taps: no seed
     return run
 
 

@@ -24,8 +24,8 @@ class Tap:
 @dataclass(frozen=True)
 class Architecture:
     """A backbone's taps (in forward order), its defaults (taps, d, local average per tap, covariance eps,
-    covariance tile),
-    and its RGB input normalisation. Lite0's defaults were chosen on every dataset at hand
+    covariance tile), and its RGB input normalisation. `default_d` caps d when `-d` is not given (d is then
+    the taps' channel count, if smaller). Lite0's defaults were chosen on every dataset at hand
     (docs/choices.md); the ResNets' are the paper's, which cannot be measured here (no ImageNet weights)."""
 
     taps: dict[str, Tap]
@@ -56,9 +56,9 @@ _LITE0_BLOCKS = (
 ARCHITECTURES: dict[str, Architecture] = {
     "efficientnet_lite0": Architecture(
         taps={f"blocks.{i}": Tap(c, s) for i, (c, s) in enumerate(_LITE0_BLOCKS)},
-        default_taps=("blocks.2", "blocks.4", "blocks.10"),
-        default_d=100,
-        default_pooling=(3, 1, 1),
+        default_taps=("blocks.4", "blocks.10"),
+        default_d=152,  # every channel of the two default taps (40 + 112): no random draw
+        default_pooling=(3, 1),
         default_eps=1.0,
         default_cov_block=2,
         mean=(0.5, 0.5, 0.5),

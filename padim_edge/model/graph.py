@@ -70,7 +70,8 @@ class Embedding(nn.Module):
             index = getattr(self, f"index{tap}")
             if index.numel() == 0:
                 continue
-            features = features.index_select(1, index)
+            if index.numel() < features.shape[1]:  # every channel of a tap (sorted): no gather in the graph
+                features = features.index_select(1, index)
             k = self.pooling[tap]
             if k > 1:
                 features = F.avg_pool2d(features, k, 1, k // 2, count_include_pad=False)
