@@ -76,21 +76,29 @@ CANDIDATES = (
 )
 
 
-def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path) -> dict:
-    """Fit and evaluate one (configuration, dataset, seed); cached while the sources are unchanged."""
+def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path, train_images: int | None = None) -> dict:
+    """Fit and evaluate one (configuration, dataset, seed); cached while the sources are unchanged.
+    `train_images`: fit on a subset of that many good images, drawn with the seed (a learning curve)."""
+    from dataclasses import replace
+
     from padim_edge.data import load_dataset
     from padim_edge.evaluate import predict_split
     from padim_edge.fit import FitOptions, fit
     from padim_edge.metrics import compute_metrics
 
-    folder = CACHE / "choices" / candidate.name / dataset / f"seed{seed}"
-    stamp = json.dumps({"options": candidate.options, "sources": _sources_stamp()}, sort_keys=True)
+    subset = "" if train_images is None else f"n{train_images}"
+    folder = CACHE / "choices" / candidate.name / dataset / subset / f"seed{seed}"
+    subset_key = {} if train_images is None else {"n": train_images}
+    stamp = json.dumps({"options": candidate.options, **subset_key, "sources": _sources_stamp()}, sort_keys=True)
     record = folder / "metrics.json"
     if record.is_file():
         cached = json.loads(record.read_text())
         if cached.get("stamp") == stamp:
             return cached
     split = load_dataset("elpv", None, "mono") if dataset == "elpv" else load_dataset("mvtec", data_root, dataset)
+    if train_images is not None and train_images < len(split.train):
+        picked = np.random.default_rng(seed).choice(len(split.train), size=train_images, replace=False)
+        split = replace(split, train=[split.train[i] for i in sorted(picked)])
     started = time.perf_counter()
     config = fit(split, folder / "run", FitOptions(**candidate.options, seed=seed, show_progress=False), data_root)
     fit_s = time.perf_counter() - started
