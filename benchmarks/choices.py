@@ -16,11 +16,12 @@ import argparse
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import configs
 from benchmarks.doc_section import DirtyTree, tree_state, write_section
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC, ROOT
@@ -43,8 +44,8 @@ class Candidate:
     seeded: bool = True  # False: nothing in the fit depends on the seed but the hold-out split; run at one seed
 
 
-#: padim-edge 0.2's default: three taps, 100 of their 176 channels (FitOptions keywords).
-PREVIOUS = {"layers": ("blocks.2", "blocks.4", "blocks.10"), "d": 100, "pooling": (3, 1, 1)}
+#: padim-edge 0.2's default (benchmarks.configs.PREVIOUS) as FitOptions keywords.
+PREVIOUS = {"layers": configs.PREVIOUS.layers, "d": configs.PREVIOUS.d, "pooling": configs.PREVIOUS.pooling}
 
 CANDIDATES = (
     Candidate(
@@ -79,8 +80,6 @@ CANDIDATES = (
 def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path, train_images: int | None = None) -> dict:
     """Fit and evaluate one (configuration, dataset, seed); cached while the sources are unchanged.
     `train_images`: fit on a subset of that many good images, drawn with the seed (a learning curve)."""
-    from dataclasses import replace
-
     from padim_edge.data import load_dataset
     from padim_edge.evaluate import predict_split
     from padim_edge.fit import FitOptions, fit
