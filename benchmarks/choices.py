@@ -45,14 +45,26 @@ class Candidate:
 
 
 #: padim-edge 0.2's default (benchmarks.configs.PREVIOUS) as FitOptions keywords.
-PREVIOUS = {"layers": configs.PREVIOUS.layers, "d": configs.PREVIOUS.d, "pooling": configs.PREVIOUS.pooling}
+PREVIOUS = {
+    "layers": configs.PREVIOUS.layers,
+    "d": configs.PREVIOUS.d,
+    "pooling": configs.PREVIOUS.pooling,
+    "prior_weight": configs.PREVIOUS.prior_weight,
+}
 
 CANDIDATES = (
     Candidate(
         "default",
         {},
         "**the default**: taps `blocks.4`, `blocks.10` (stride 8 and 16), every one of their 152 channels (no "
-        "seed: run once), 3x3 average of the stride-8 tap, eps 1.0, one covariance per 2x2 tile",
+        "seed: run once), 3x3 average of the stride-8 tap, eps 1.0, one covariance per 2x2 tile, pulled toward "
+        "the covariance pooled over the grid by a prior worth d samples",
+        seeded=False,
+    ),
+    Candidate(
+        "no-prior",
+        {"prior_weight": 0.0},
+        "the default without the prior (`--prior-weight 0`; no seed: run once)",
         seeded=False,
     ),
     Candidate(

@@ -27,6 +27,7 @@ class Config:
     pooling: tuple[int, ...] | None = None  # None: the backbone's default (fit's rule)
     resize_mode: str = "stretch"
     cov_block: int | None = None  # None: the backbone's default
+    prior_weight: float | None = None  # None: fit's default (d)
 
     @property
     def taps(self) -> tuple[str, ...]:
@@ -54,6 +55,8 @@ class Config:
             name += "-pool" + ",".join(map(str, self.pooling_sizes))
         if self.cov_block:
             name += f"-tile{self.cov_block}"
+        if self.prior_weight is not None:
+            name += f"-prior{self.prior_weight:g}"
         return name + ("" if self.resize_mode == "stretch" else f"-{self.resize_mode}")
 
     @property
@@ -76,6 +79,7 @@ class Config:
             layers=self.layers,
             pooling=self.pooling,
             cov_block=self.cov_block,
+            prior_weight=self.prior_weight,
             input_size=self.size,
             resize_mode=self.resize_mode,
             show_progress=False,
@@ -84,8 +88,10 @@ class Config:
 
 
 DEFAULT = Config("efficientnet_lite0", 224, 152, True)
-#: padim-edge 0.2's default: three taps (stride 4, 8, 16), 100 of their 176 channels drawn at random.
-PREVIOUS = Config("efficientnet_lite0", 224, 100, True, ("blocks.2", "blocks.4", "blocks.10"), (3, 1, 1))
+#: padim-edge 0.2's default: three taps (stride 4, 8, 16), 100 of their 176 channels drawn at random, no prior.
+PREVIOUS = Config(
+    "efficientnet_lite0", 224, 100, True, ("blocks.2", "blocks.4", "blocks.10"), (3, 1, 1), prior_weight=0.0
+)
 R18_224 = Config("resnet18", 224, 100, False)
 R18_256 = Config("resnet18", 256, 100, False)  # anomalib's resnet18 default, at its export size (issue 13)
 WR50_550 = Config("wide_resnet50_2", 224, 550, False)

@@ -49,6 +49,8 @@ class FitOptions:
     align: str = "none"
     sigma: float = 4.0
     eps: float | None = None  # None: the backbone's default
+    #: Samples' worth of the prior toward the covariance pooled over positions; None: d (docs/choices.md).
+    prior_weight: float | None = None
     holdout: float = 0.1
     threshold_quantile: float = 0.99
     batch_size: int = 16
@@ -65,6 +67,8 @@ class FitOptions:
             raise UserError(f"--seed {self.seed}: must be 0 or more")
         if self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.prior_weight is not None and self.prior_weight < 0:
+            raise UserError(f"--prior-weight {self.prior_weight}: must be 0 or more")
         if self.channels not in RULES:
             raise UserError(f"--channels {self.channels}: expected one of {', '.join(RULES)}")
 
@@ -146,7 +150,8 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     else:  # on every training image, held-out ones too: the choice depends on the images, not on the seed
         every = feature_extractor(parse_config(settings, "fit options"), backbone)
         indices = least_redundant(_pooled_covariance(every, split.train, geometry, options), d)
-    config = parse_config({**settings, "channel_indices": indices, "d": d}, "fit options")
+    prior = float(d) if options.prior_weight is None else options.prior_weight
+    config = parse_config({**settings, "channel_indices": indices, "d": d, "prior_weight": prior}, "fit options")
     config.frame_sizes, config.frame_layout = record_frames(fit_set)
     features = feature_extractor(config, backbone)
     grid = features.grid(config.input_hw)
@@ -155,7 +160,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         raise UserError(f"need at least 2 readable good training images, got {stats.count}")
     held = np.zeros(0, np.float32)
     if held_out:
-        whitening = Sums.pooled(stats, grid, config.cov_block).whitening(config.eps)
+        whitening = Sums.pooled(stats, grid, config.cov_block).whitening(config.eps, config.prior_weight)
         held = score_then_add(
             scoring_graph(features, config, stats.mean.float(), whitening), held_out, geometry, stats, options
         )
@@ -170,7 +175,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
         if held.size
         else "none: no held-out images (--holdout 0); pass --threshold at run time"
     )
-    save_run(out_dir, config, sums.mean.float(), sums.whitening(config.eps), sums)
+    save_run(out_dir, config, sums.mean.float(), sums.whitening(config.eps, config.prior_weight), sums)
     return config
 
 

@@ -85,12 +85,12 @@ def update_run(run_dir: Path, folders: list[Path], out_dir: Path, options: Updat
     held = np.zeros(0, np.float32)
     if held_out:
         merged = old.merge(Sums.pooled(new, grid, config.cov_block))
-        graph = scoring_graph(features, config, merged.mean.float(), merged.whitening(config.eps))
+        graph = scoring_graph(features, config, merged.mean.float(), merged.whitening(config.eps, config.prior_weight))
         held = score_then_add(graph, held_out, geometry, new, fit_options)
     if new.count == 0:
         raise UserError(f"--images {', '.join(map(str, folders))}: none of the images could be read")
     sums = old.merge(Sums.pooled(new, grid, config.cov_block))
-    mean, factor = sums.mean.float(), sums.whitening(config.eps)
+    mean, factor = sums.mean.float(), sums.whitening(config.eps, config.prior_weight)
     updated = _updated_config(config, sums, statistics_digest(mean, factor), held, options, folders)
     save_run(out_dir, updated, mean, factor, sums)
     return updated

@@ -172,7 +172,11 @@ def test_statistics_are_the_float64_fit_of_the_embeddings(cells_run: Path, cells
     np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-4, atol=1e-4)
     grid = features.grid(config.input_hw)
     members = (block_ids(grid, config.cov_block)[0] == 100).numpy()
-    centred = x[:, members] - x[:, members].mean(0)  # each position around its own mean, then pooled
-    cov = np.einsum("npi,npj->ij", centred, centred) / (members.sum() * (len(x) - 1)) + config.eps * np.eye(config.d)
+    centred = x - x.mean(0)  # each position around its own mean, then pooled over the tile and over the grid
+    tile = np.einsum("npi,npj->ij", centred[:, members], centred[:, members])
+    pooled = np.einsum("npi,npj->ij", centred, centred) / (x.shape[1] * (len(x) - 1))
+    assert config.prior_weight == config.d  # the default prior: worth d samples
+    samples = members.sum() * (len(x) - 1)
+    cov = (tile + config.prior_weight * pooled) / (samples + config.prior_weight) + config.eps * np.eye(config.d)
     w = factor[100].double().numpy()
     np.testing.assert_allclose(w @ cov @ w.T, np.eye(config.d), atol=1e-3)

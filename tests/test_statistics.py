@@ -96,3 +96,43 @@ def test_tiles_share_the_covariance_pooled_over_their_positions() -> None:
         v = torch.from_numpy(data[:3, p] - data[:, p].mean(0)).float()
         expected = (v @ factors[ids[p]].T).pow(2).sum(-1).sqrt()
         torch.testing.assert_close(out[:, p], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("prior", [0.0, 12.0])
+def test_prior_pulls_each_tile_toward_the_covariance_pooled_over_every_position(prior: float) -> None:
+    """Sums.covariance with a prior worth k samples: (M_t + k G) / (m_t (n - 1) + k) + eps I, G the scatter of
+    every position over all their samples; the pull fades as images are added."""
+    from padim_edge.model.statistics import block_ids
+
+    rng = np.random.default_rng(5)
+    h, w, d = 3, 5, 4
+    data = rng.normal(size=(40, h * w, d)) * rng.uniform(0.5, 3, size=(1, h * w, d))
+    ids, tiles = block_ids((h, w), 2)
+    centred = data - data.mean(0)
+    pooled = np.einsum("npi,npj->ij", centred, centred) / (h * w * (len(data) - 1))
+
+    def tile_covariances(n: int) -> tuple[np.ndarray, np.ndarray]:
+        stats = StreamingGaussian(h * w, d)
+        stats.update(torch.from_numpy(data[:n]))
+        part = data[:n] - data[:n].mean(0)
+        got = Sums.pooled(stats, (h, w), 2).covariance(0.01, prior).numpy()
+        raw = []
+        for tile in range(tiles):
+            members = (ids == tile).numpy()
+            scatter = np.einsum("npi,npj->ij", part[:, members], part[:, members])
+            total = np.einsum("npi,npj->ij", part, part) / (h * w * (n - 1))
+            expected = (scatter + prior * total) / (members.sum() * (n - 1) + prior) + 0.01 * np.eye(d)
+            np.testing.assert_allclose(got[tile], expected, rtol=1e-10)
+            raw.append(scatter / (members.sum() * (n - 1)) + 0.01 * np.eye(d))
+        return got, np.array(raw)
+
+    few, few_raw = tile_covariances(6)
+    many, many_raw = tile_covariances(40)
+    if prior == 0:
+        np.testing.assert_allclose(many, many_raw, rtol=1e-12)
+    else:  # closer to the pooled covariance than the tile's own estimate, less so with more images
+        target = pooled + 0.01 * np.eye(d)
+        pull_few = np.linalg.norm(few - few_raw, axis=(1, 2)).mean()
+        pull_many = np.linalg.norm(many - many_raw, axis=(1, 2)).mean()
+        assert np.linalg.norm(many - target) < np.linalg.norm(many_raw - target)
+        assert pull_many < pull_few

@@ -130,6 +130,14 @@ def fit(
     eps: Annotated[
         Optional[float], typer.Option(min=0.0, help="Covariance regularisation eps * I (default per backbone).")
     ] = None,
+    prior_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            help="Samples' worth of the pull of each covariance toward the one pooled over the grid "
+            "(0: none; default: d). See docs/choices.md.",
+        ),
+    ] = None,
     cov_block: Annotated[
         Optional[int],
         typer.Option(
@@ -180,6 +188,7 @@ def fit(
             "--pooling": pooling is not None,
             "--eps": eps is not None,
             "--cov-block": cov_block is not None,
+            "--prior-weight": prior_weight is not None,
             "--input-size": input_size != "224",
             "--resize-mode": resize_mode != "stretch",
             "--align": align != "none",
@@ -210,6 +219,7 @@ def fit(
         pooling=parse_pooling(pooling),
         eps=eps,
         cov_block=cov_block,
+        prior_weight=prior_weight,
         input_size=size,
         resize_mode=resize_mode,
         align=align,

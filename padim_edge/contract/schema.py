@@ -69,6 +69,9 @@ class ModelConfig(BaseModel):
     std: Annotated[list[Positive], Field(min_length=3, max_length=3)]
     sigma: Annotated[float, Field(gt=0, le=64)] = 4.0
     eps: Positive = 0.01
+    #: Weight, in samples, of the prior pulling each tile's covariance toward the one pooled over every
+    #: position (model.sums; 0: none, as in runs fitted before it existed).
+    prior_weight: Annotated[float, Field(ge=0)] = 0.0
     seed: Annotated[int, Field(ge=0)] = 0
     n_train: Annotated[int, Field(ge=0)] = 0
     n_holdout: Annotated[int, Field(ge=0)] = 0

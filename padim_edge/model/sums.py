@@ -6,8 +6,9 @@ of sums merge exactly (Chan, Golub and LeVeque, 1979):
 
     n = n_a + n_b,   mu = mu_a + (mu_b - mu_a) n_b / n,   M = M_a + M_b + (mu_b - mu_a)(mu_b - mu_a)^T n_a n_b / n
 
-(for a tile, the last term is summed over its positions), and the whitening follows from M / (m (n - 1)) + eps I,
-m the tile's position count. Stored as `sums.safetensors` (never a pickle).
+(for a tile, the last term is summed over its positions), and the whitening follows from each tile's
+covariance (M + k G) / (m (n - 1) + k) + eps I, m the tile's position count, G the covariance pooled over every
+position and k the prior's weight in samples (0: none). Stored as `sums.safetensors` (never a pickle).
 """
 
 from __future__ import annotations
@@ -63,18 +64,24 @@ class Sums:
             scatter.index_add_(0, ids[start : start + chunk], part[:, :, None] * part[:, None, :], alpha=weight)
         return Sums(total, mean, scatter, self.grid, self.block)
 
-    def covariance(self, eps: float, tiles: slice = slice(None)) -> torch.Tensor:
-        """Each tile's covariance, its positions' scatters pooled over m (n - 1), plus eps * I (float64)."""
+    def covariance(self, eps: float, prior: float = 0.0, tiles: slice = slice(None)) -> torch.Tensor:
+        """Each tile's covariance plus eps * I (float64): its positions' scatters over their m (n - 1) samples,
+        pulled toward the covariance pooled over every position by a prior worth `prior` samples (a conjugate
+        normal-inverse-Wishart prior: the pull fades as images are added, and an update keeps it exact)."""
         if self.count < 2:
             raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
         ids, count = block_ids(self.grid, self.block)
-        members = torch.bincount(ids, minlength=count).to(torch.float64)[tiles]
+        members = torch.bincount(ids, minlength=count).to(torch.float64)
+        samples = members[tiles, None, None] * (self.count - 1)
         eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
-        return self.scatter[tiles] / (members[:, None, None] * (self.count - 1)) + eps * eye
+        if prior == 0:
+            return self.scatter[tiles] / samples + eps * eye
+        pooled = self.scatter.sum(0) / (members.sum() * (self.count - 1))
+        return (self.scatter[tiles] + prior * pooled) / (samples + prior) + eps * eye
 
-    def whitening(self, eps: float) -> torch.Tensor:
+    def whitening(self, eps: float, prior: float = 0.0) -> torch.Tensor:
         """The float32 whitening factor W of every tile's covariance (statistics.whitening_factor), checked."""
-        return whiten_chunks(lambda part: self.covariance(eps, part), self.scatter.shape[0], self.mean.shape[1])
+        return whiten_chunks(lambda part: self.covariance(eps, prior, part), self.scatter.shape[0], self.mean.shape[1])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {
