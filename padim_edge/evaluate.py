@@ -15,6 +15,7 @@ import torch
 
 from padim_edge.contract.schema import ModelConfig
 from padim_edge.data import DatasetSplit, Sample, iter_batches
+from padim_edge.data.batches import Batch
 from padim_edge.errors import UserError
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.metrics import compute_metrics
@@ -44,20 +45,40 @@ def predict_split(run_dir: Path, samples: list[Sample], batch_size: int = 16, sh
     """Run the reference graph of a fitted run over `samples`; maps placed back onto the original frames."""
     config, mean, factor = load_run(run_dir)
     graph = graph_from_run(config, mean, factor)
-    geometry = Geometry.of(config)
     kept: list[Sample] = []
     scores, frames, maps, masks = [], [], [], []
-    batches = iter_batches(samples, batch_size, geometry, keep_frames=True, with_masks=True)
+    batches = iter_batches(samples, batch_size, Geometry.of(config), keep_frames=True, with_masks=True)
     for batch in progress(batches, math.ceil(len(samples) / batch_size), "eval", show):
-        amap, score = graph(torch.from_numpy(batch.images))
+        amap, batch_scores = _score_batch(graph, batch)
         kept += batch.samples
-        scores.append([p.image_score(m, s) for p, m, s in zip(batch.placements, amap[:, 0].numpy(), score.numpy())])
+        scores.append(batch_scores)
         frames += batch.frames
         masks += batch.masks
-        maps += [p.to_frame(m) for p, m in zip(batch.placements, amap[:, 0].numpy())]
+        maps += [p.to_frame(m) for p, m in zip(batch.placements, amap)]
     if not kept:
         raise UserError("no readable test images")
     return Predictions(config, kept, np.concatenate(scores), frames, maps, masks)
+
+
+@torch.inference_mode()
+def score_samples(run_dir: Path, samples: list[Sample], batch_size: int = 16) -> tuple[list[Sample], np.ndarray]:
+    """The image scores of a fitted run over `samples` (those readable, in order), nothing else kept: what a
+    choice between runs needs, without holding every frame and map."""
+    config, mean, factor = load_run(run_dir)
+    graph = graph_from_run(config, mean, factor)
+    kept: list[Sample] = []
+    scores = []
+    for batch in iter_batches(samples, batch_size, Geometry.of(config)):
+        kept += batch.samples
+        scores.append(_score_batch(graph, batch)[1])
+    return kept, np.concatenate(scores) if scores else np.zeros(0, np.float32)
+
+
+def _score_batch(graph: torch.nn.Module, batch: Batch) -> tuple[np.ndarray, list[float]]:
+    """A batch's maps [B, h, w] at the model's size, and each image's score as the runtime takes it."""
+    amap, score = graph(torch.from_numpy(batch.images))
+    maps = amap[:, 0].numpy()
+    return maps, [p.image_score(m, s) for p, m, s in zip(batch.placements, maps, score.numpy())]
 
 
 def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = True) -> dict:
@@ -84,5 +105,16 @@ def evaluate(run_dir: Path, split: DatasetSplit, report_dir: Path, show: bool = 
     )
     names = [f"{s.defect_type}/{s.path.name}" for s in pred.samples]
     masks = pred.masks if has_masks else None
-    write_report(report_dir, metrics, pred.labels, pred.scores, names, pred.frames, pred.maps, masks, config.threshold)
+    write_report(
+        report_dir, metrics, pred.labels, pred.scores, names, pred.frames, pred.maps, masks, config.threshold,
+        notes=_selection_notes(config),
+    )  # fmt: skip
     return metrics
+
+
+def _selection_notes(config: ModelConfig) -> list[str]:
+    """The report's section on how `fit --select` chose the settings (none for a plain fit)."""
+    from padim_edge.select import selection_table
+
+    table = selection_table(config)
+    return ["", "## Settings chosen by fit --select", "", *table] if table else []

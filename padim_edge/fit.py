@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from padim_edge import __version__
-from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, parse_config
+from padim_edge.contract.schema import FORMAT_VERSION, ModelConfig, SelectionTrial, parse_config
 from padim_edge.data import DatasetSplit, Sample, frame_sizes, iter_batches
 from padim_edge.data.frame_record import record_frames
 from padim_edge.errors import UserError
@@ -89,8 +89,16 @@ def threshold_from_scores(scores: np.ndarray, quantile: float) -> float | None:
     return float(np.quantile(scores, quantile)) if scores.size else None
 
 
-def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path | None = None) -> ModelConfig:
-    """Fit on `split.train`, hold out a fraction for the threshold, and save the run to `out_dir`."""
+def fit(
+    split: DatasetSplit,
+    out_dir: Path,
+    options: FitOptions,
+    data_root: Path | None = None,
+    selection: list[SelectionTrial] | None = None,
+    selection_rule: str = "",
+) -> ModelConfig:
+    """Fit on `split.train`, hold out a fraction for the threshold, and save the run to `out_dir` (with the
+    trials of `fit --select` that chose these options, when given)."""
     options.check()
     spec = get_backbone(options.backbone)
     fit_set, held_out = split_holdout(split.train, options.holdout, options.seed)
@@ -168,6 +176,7 @@ def fit(split: DatasetSplit, out_dir: Path, options: FitOptions, data_root: Path
     config.n_train, config.n_holdout = stats.count, int(held.size)
     config.holdout_scores = [round(float(s), 6) for s in held]
     config.threshold_quantile = options.threshold_quantile
+    config.selection, config.selection_rule = selection or [], selection_rule
     config.threshold = threshold_from_scores(held, options.threshold_quantile)
     config.threshold_rule = (
         f"quantile {options.threshold_quantile} of {held.size} held-out good images' scores, each taken before "

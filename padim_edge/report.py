@@ -34,8 +34,9 @@ def write_report(
     maps: list[np.ndarray],
     masks: list[np.ndarray] | None,
     threshold: float | None,
+    notes: list[str] | None = None,
 ) -> dict[str, Path]:
-    """Write the report files into out_dir and return them by kind.
+    """Write the report files into out_dir and return them by kind; `notes`: markdown lines after the table.
 
     Kinds: json, markdown, roc, overlays, and pro when the masks hold at least one defect pixel.
     """
@@ -47,7 +48,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": _write_json(out_dir / "metrics.json", {**metrics, "threshold": threshold}),
-        "markdown": _write_markdown(out_dir / "metrics.md", metrics, threshold),
+        "markdown": _write_markdown(out_dir / "metrics.md", metrics, threshold, notes or []),
         "roc": _plot_roc(out_dir / "roc.png", labels, scores, masks if has_defect_pixels else None, maps),
     }
     if has_defect_pixels:
@@ -85,10 +86,10 @@ def _to_builtin(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _write_markdown(path: Path, metrics: dict, threshold: float | None) -> Path:
-    """Write the metrics and threshold as a two-column markdown table."""
+def _write_markdown(path: Path, metrics: dict, threshold: float | None, notes: list[str]) -> Path:
+    """Write the metrics and threshold as a two-column markdown table, then the notes."""
     rows = [*metrics.items(), ("threshold", threshold)]
-    lines = ["| metric | value |", "| --- | --- |", *(f"| {key} | {_fmt(value)} |" for key, value in rows)]
+    lines = ["| metric | value |", "| --- | --- |", *(f"| {key} | {_fmt(value)} |" for key, value in rows), *notes]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -199,6 +199,13 @@ CASES = [
     Case("fit-pooling", lambda w: ["fit", "--category", "c", "--pooling", "10"], "--pooling"),
     Case("fit-channels", lambda w: ["fit", "--category", "c", "--channels", "best"], "--channels best"),
     Case("fit-limit", lambda w: ["fit", "--category", "c", "--limit", "1"], "--limit"),
+    Case("fit-prior-weight", lambda w: ["fit", "--category", "c", "--prior-weight", "-1"], "--prior-weight"),
+    Case(
+        "fit-select-settings",
+        lambda w: ["fit", "--category", "c", "--select", "--layers", "blocks.4", "--cov-block", "2"],
+        "--select chooses --layers, --cov-block itself",
+    ),
+    Case("fit-select-update", lambda w: ["fit", "--update", w.root, "--select"], "--select cannot change in an update"),
     Case("fit-input-size-text", lambda w: ["fit", "--category", "c", "--input-size", "big"], "--input-size big"),
     Case("fit-input-size-small", lambda w: ["fit", "--category", "c", "--input-size", "8x8"], "--input-size 8x8"),
     Case("fit-input-size-huge", lambda w: ["fit", "--category", "c", "--input-size", "99999"], "--input-size"),

@@ -28,9 +28,16 @@ def prepare_run_folder(out: Path) -> None:
 
 
 def fit_category(
-    category: str, dataset: str, data_root: Path | None, out: Path, options: FitOptions, limit: int | None = None
+    category: str,
+    dataset: str,
+    data_root: Path | None,
+    out: Path,
+    options: FitOptions,
+    limit: int | None = None,
+    select: bool = False,
 ) -> None:
-    """Load `dataset`/`category`, fit it into `out` (prepared first), and say what was written."""
+    """Load `dataset`/`category`, fit it into `out` (prepared first; `select`: with the settings `fit --select`
+    chooses), and say what was written."""
     from padim_edge.data import data_root as resolve_root
     from padim_edge.data import load_dataset
     from padim_edge.fit import fit
@@ -39,7 +46,13 @@ def fit_category(
     options.check()
     root = resolve_root(data_root, dataset)
     split = load_dataset(dataset, root, category, limit)
-    config = fit(split, out, options, root)
+    if select:
+        from padim_edge.select import select_and_fit, selection_table
+
+        config = select_and_fit(split, out, options, root, typer.echo)
+        typer.echo("\n".join(selection_table(config)))
+    else:
+        config = fit(split, out, options, root)
     h, w = config.input_hw
     typer.echo(
         f"fitted {config.backbone} d={config.d} at {h}x{w} ({config.resize_mode}) on {config.n_train} images "
@@ -168,6 +181,14 @@ def fit(
     images: Annotated[
         Optional[list[Path]], typer.Option(help="--update: a folder of new good images; repeat for more.")
     ] = None,
+    select: Annotated[
+        bool,
+        typer.Option(
+            "--select",
+            help="Choose the settings among a few candidates by how well each finds synthetic defects on "
+            "held-out good images (about 5x a plain fit; docs/choices.md).",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically).
@@ -194,6 +215,7 @@ def fit(
             "--align": align != "none",
             "--seed": seed != 0,
             "--limit": limit is not None,
+            "--select": select,
         }
         given = [flag for flag, changed in fixed.items() if changed]
         if given:
@@ -202,6 +224,19 @@ def fit(
         return
     if category is None:
         raise UserError("give --category (or --update RUN --images DIR to add images to a fitted run)")
+    if select:
+        chosen = {
+            "--backbone": backbone != "efficientnet_lite0",
+            "-d": d is not None,
+            "--layers": layers is not None,
+            "--pooling": pooling is not None,
+            "--eps": eps is not None,
+            "--cov-block": cov_block is not None,
+            "--input-size": input_size != "224",
+        }
+        given = [flag for flag, changed in chosen.items() if changed]
+        if given:
+            raise UserError(f"--select chooses {', '.join(given)} itself: drop them, or drop --select")
     if images:
         raise UserError("--images applies to --update RUN only")
     Geometry(32, 32, resize_mode, align)  # flags first, then the output, all before PyTorch is even imported
@@ -229,4 +264,4 @@ def fit(
         seed=seed,
         show_progress=not quiet,
     )
-    fit_category(category, dataset, data_root, out, options, limit)
+    fit_category(category, dataset, data_root, out, options, limit, select)

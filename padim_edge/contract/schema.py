@@ -43,6 +43,22 @@ class Update(BaseModel):
     threshold_after: Positive | None
 
 
+Unit = Annotated[float, Field(ge=0, le=1)]
+
+
+class SelectionTrial(BaseModel):
+    """One candidate of `fit --select`: its settings as fit flags, and how well it told held-out good images
+    from synthetic defects (image AUROC, over all of them and per kind)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    name: str
+    flags: str
+    auroc: Unit
+    by_kind: dict[str, Unit]
+    chosen: bool
+
+
 class ModelConfig(BaseModel):
     """Everything needed to rebuild, deploy and audit a fitted PaDiM model."""
 
@@ -92,6 +108,9 @@ class ModelConfig(BaseModel):
     )
     frame_layout: Literal["", "gray", "color", "mixed"] = ""
     updates: list[Update] = Field(default_factory=list)
+    #: `fit --select`: every candidate tried, and the rule that chose (empty for a plain fit).
+    selection: list[SelectionTrial] = Field(default_factory=list)
+    selection_rule: str = ""
     versions: dict[str, str] = Field(default_factory=dict)
     input_layout: Literal["NHWC uint8 BGR"] = "NHWC uint8 BGR"
 
