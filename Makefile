@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/elpv-mono
 
-.PHONY: install demo test bench bench-cpu bench-serving choices lint
+.PHONY: install demo test bench bench-cpu bench-serving choices select-eval lint
 
 $(BIN)/padim-edge: pyproject.toml requirements/ci.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-serving: install
 # The accuracy table behind the defaults (docs/choices.md): every candidate on every dataset, 3 seeds.
 choices: install
 	$(BIN)/python -m benchmarks.choices
+
+# What `fit --select` chooses on every dataset, against every candidate's real-defect AUROC (docs/choices.md).
+select-eval: install
+	$(BIN)/python -m benchmarks.select_eval --write-doc
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -100,7 +100,7 @@ def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path, trai
     subset = "" if train_images is None else f"n{train_images}"
     folder = CACHE / "choices" / candidate.name / dataset / subset / f"seed{seed}"
     subset_key = {} if train_images is None else {"n": train_images}
-    stamp = json.dumps({"options": candidate.options, **subset_key, "sources": _sources_stamp()}, sort_keys=True)
+    stamp = json.dumps({"options": candidate.options, **subset_key, "sources": sources_stamp()}, sort_keys=True)
     record = folder / "metrics.json"
     if record.is_file():
         cached = json.loads(record.read_text())
@@ -140,7 +140,7 @@ SOURCES = (
 )
 
 
-def _sources_stamp() -> str:
+def sources_stamp() -> str:
     import hashlib
 
     digest = hashlib.sha256()

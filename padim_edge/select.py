@@ -33,6 +33,9 @@ from padim_edge.storage.atomic import staging_prefix
 MARGIN = 0.01
 VALIDATION_SHARE = 0.2
 MIN_VALIDATION, MAX_VALIDATION = 4, 32  # good images set aside: enough to rank, few enough to stay cheap
+#: The validation images are written with their shorter side at most this (well above any candidate's input
+#: size, so what the models see is the same; a quarter of the pixels to encode and decode for 1024 x 1024).
+VALIDATION_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -112,20 +115,35 @@ def selection_table(config: ModelConfig) -> list[str]:
 
 
 def _validation_set(goods: list[Sample], donors: list[Sample], folder: Path, seed: int) -> list[Sample]:
-    """The held-out good images and, per image, one defect of each kind at each strength, written as PNG."""
+    """The held-out good images and, per image, one defect of each kind at each strength, written as PNG
+    (goods too, shrunk the same way, so that size tells nothing)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
-    samples = list(goods)
+    samples = []
     for i, good in enumerate(goods):
-        image = read_image(good.path)
-        donor = read_image(donors[int(rng.integers(len(donors)))].path)
+        image = _shrink(read_image(good.path))
+        donor = _shrink(read_image(donors[int(rng.integers(len(donors)))].path))
+        samples.append(_write(folder / f"{i:03d}-good.png", image, 0, "good"))
         for kind in KINDS:
             for strength in STRENGTHS:
-                path = folder / f"{i:03d}-{kind}-{strength}.png"
-                if not cv2.imwrite(str(path), add_defect(image, donor, kind, strength, rng)):
-                    raise UserError(f"{path}: could not be written (disk full?)")
-                samples.append(Sample(path, 1, kind))
+                defect = add_defect(image, donor, kind, strength, rng)
+                samples.append(_write(folder / f"{i:03d}-{kind}-{strength}.png", defect, 1, kind))
     return samples
+
+
+def _write(path: Path, image: np.ndarray, label: int, kind: str) -> Sample:
+    if not cv2.imwrite(str(path), image):
+        raise UserError(f"{path}: could not be written (disk full?)")
+    return Sample(path, label, kind)
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    """The image with its shorter side at most VALIDATION_SIDE (area interpolation), aspect ratio kept."""
+    h, w = image.shape[:2]
+    scale = VALIDATION_SIDE / min(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _trial(
