@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import configs
-from benchmarks.doc_section import DirtyTree, tree_state, write_section
+from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC, ROOT
 from padim_edge.storage.atomic import atomic_write
@@ -218,10 +218,7 @@ def main() -> None:
     if wanted or datasets != DATASETS or seeds != SEEDS:
         print(f"not written to {DOC}: only a run of every candidate, dataset and seed writes it")
         return
-    try:
-        write_section(DOC, SECTION, text, state, "make choices", summary(describe()))
-    except DirtyTree as exc:
-        raise SystemExit(f"error: {exc}") from None
+    write_section_or_exit(DOC, SECTION, text, state, "make choices", summary(describe()))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,14 @@ def write_section(path: Path, name: str, body: str, state: TreeState, by: str, m
     atomic_write(path, updated)
 
 
+def write_section_or_exit(path: Path, name: str, body: str, state: TreeState, by: str, machine: str) -> None:
+    """write_section, with a dirty tree as one line and a non-zero exit (what every `--write-doc` wants)."""
+    try:
+        write_section(path, name, body, state, by, machine)
+    except DirtyTree as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path, help="the markdown file")

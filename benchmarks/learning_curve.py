@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.choices import CANDIDATES, DOC, run_one
-from benchmarks.doc_section import DirtyTree, tree_state, write_section
+from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.machine import describe, summary
 from benchmarks.paths import MVTEC
 
@@ -71,10 +71,7 @@ def main() -> None:
     text = markdown({name: curve(name, args.dataset, seeds, args.data_root) for name in ROWS}, args.dataset, seeds)
     print(text)
     if args.write_doc:
-        try:
-            write_section(DOC, SECTION, text, state, "python -m benchmarks.learning_curve", summary(describe()))
-        except DirtyTree as exc:
-            raise SystemExit(f"error: {exc}") from None
+        write_section_or_exit(DOC, SECTION, text, state, "python -m benchmarks.learning_curve", summary(describe()))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.choices import DATASETS, DOC, Candidate, run_one, sources_stamp
-from benchmarks.doc_section import DirtyTree, tree_state, write_section
+from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC
 from padim_edge.storage.atomic import atomic_write
@@ -135,10 +135,7 @@ def main() -> None:
     text = markdown(rows, oracles, seeds)
     print(text)
     if args.write_doc:
-        try:
-            write_section(DOC, SECTION, text, state, "make select-eval", summary(describe()))
-        except DirtyTree as exc:
-            raise SystemExit(f"error: {exc}") from None
+        write_section_or_exit(DOC, SECTION, text, state, "make select-eval", summary(describe()))
 
 
 if __name__ == "__main__":

@@ -198,19 +198,22 @@ def fit(
     """
     from padim_edge.imaging.geometry import Geometry, parse_input_size
 
+    settings = {  # what a fit's model is made of: an update keeps them, --select chooses them
+        "--backbone": backbone != "efficientnet_lite0",
+        "-d": d is not None,
+        "--layers": layers is not None,
+        "--pooling": pooling is not None,
+        "--eps": eps is not None,
+        "--cov-block": cov_block is not None,
+        "--input-size": input_size != "224",
+    }
     if update is not None:
         fixed = {
             "--category": category is not None,
             "--data-root": data_root is not None,
             "--dataset": dataset != "mvtec",
-            "--backbone": backbone != "efficientnet_lite0",
-            "-d": d is not None,
-            "--layers": layers is not None,
-            "--pooling": pooling is not None,
-            "--eps": eps is not None,
-            "--cov-block": cov_block is not None,
+            **settings,
             "--prior-weight": prior_weight is not None,
-            "--input-size": input_size != "224",
             "--resize-mode": resize_mode != "stretch",
             "--align": align != "none",
             "--seed": seed != 0,
@@ -224,19 +227,9 @@ def fit(
         return
     if category is None:
         raise UserError("give --category (or --update RUN --images DIR to add images to a fitted run)")
-    if select:
-        chosen = {
-            "--backbone": backbone != "efficientnet_lite0",
-            "-d": d is not None,
-            "--layers": layers is not None,
-            "--pooling": pooling is not None,
-            "--eps": eps is not None,
-            "--cov-block": cov_block is not None,
-            "--input-size": input_size != "224",
-        }
-        given = [flag for flag, changed in chosen.items() if changed]
-        if given:
-            raise UserError(f"--select chooses {', '.join(given)} itself: drop them, or drop --select")
+    given = [flag for flag, changed in settings.items() if changed]
+    if select and given:
+        raise UserError(f"--select chooses {', '.join(given)} itself: drop them, or drop --select")
     if images:
         raise UserError("--images applies to --update RUN only")
     Geometry(32, 32, resize_mode, align)  # flags first, then the output, all before PyTorch is even imported
