@@ -186,7 +186,7 @@ def fit(
         typer.Option(
             "--select",
             help="Choose the settings among a few candidates by how well each finds synthetic defects on "
-            "held-out good images (about 5x a plain fit; docs/choices.md).",
+            "held-out good images (several plain fits' time; docs/choices.md).",
         ),
     ] = False,
     quiet: Quiet = False,
