@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -556,3 +557,26 @@ def test_json_stays_valid_when_a_score_is_not_finite() -> None:
         result = FrameResult(Frame(0, math.nan, 0.0, 0.0, None, "x.png"), score=score, verdict=verdict)
         line = json.dumps(result.as_json(), allow_nan=False)
         assert json.loads(line)["score"] is None and "error" in json.loads(line)
+
+
+def test_ffmpeg_stays_quiet_when_a_video_was_opened_before_the_runtime(tmp_path: Path) -> None:
+    """OpenCV reads FFmpeg's log level once, at its first FFmpeg use in the process: importing padim_edge
+    sets it, so a video written before the runtime is imported (a user's script, another test) cannot let
+    FFmpeg's own complaint about a broken file print ahead of padim-edge's line."""
+    import subprocess
+    import sys
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    script = f"""
+import cv2, numpy as np
+import padim_edge
+writer = cv2.VideoWriter({str(tmp_path / "first.avi")!r}, cv2.VideoWriter_fourcc(*"FFV1"), 5.0, (64, 48))
+writer.write(np.zeros((48, 64, 3), np.uint8)); writer.release()
+from padim_edge.runtime import sources
+assert not cv2.VideoCapture({str(broken)!r}, cv2.CAP_FFMPEG).isOpened()
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr

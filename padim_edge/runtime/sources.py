@@ -29,10 +29,6 @@ from padim_edge.errors import UserError
 from padim_edge.imaging.decode import IMAGE_SUFFIXES, check_pixels, list_images, read_image
 from padim_edge.runtime.stream_policy import CORRUPT_RUN, RetryPolicy
 
-# FFmpeg's own log (partial files, undecodable packets) would print ahead of padim-edge's one-line
-# reports; quiet unless the user sets it (OpenCV reads it when it first opens an FFmpeg capture).
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
 NETWORK = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
 DEFAULT_FPS = 30.0
 SLIDESHOW_FPS = 5.0  # overlay video rate for image folders
