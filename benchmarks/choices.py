@@ -92,7 +92,6 @@ CANDIDATES = (
 def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path, train_images: int | None = None) -> dict:
     """Fit and evaluate one (configuration, dataset, seed); cached while the sources are unchanged.
     `train_images`: fit on a subset of that many good images, drawn with the seed (a learning curve)."""
-    from padim_edge.data import load_dataset
     from padim_edge.evaluate import predict_split
     from padim_edge.fit import FitOptions, fit
     from padim_edge.metrics import compute_metrics
@@ -106,7 +105,7 @@ def run_one(candidate: Candidate, dataset: str, seed: int, data_root: Path, trai
         cached = json.loads(record.read_text())
         if cached.get("stamp") == stamp:
             return cached
-    split = load_dataset("elpv", None, "mono") if dataset == "elpv" else load_dataset("mvtec", data_root, dataset)
+    split = load_split(dataset, data_root)
     if train_images is not None and train_images < len(split.train):
         picked = np.random.default_rng(seed).choice(len(split.train), size=train_images, replace=False)
         split = replace(split, train=[split.train[i] for i in sorted(picked)])
@@ -140,11 +139,19 @@ SOURCES = (
 )
 
 
-def sources_stamp() -> str:
+def load_split(dataset: str, data_root: Path):
+    """A dataset at hand: ELPV mono cells from their package, else an MVTec AD category under `data_root`."""
+    from padim_edge.data import load_dataset
+
+    return load_dataset("elpv", None, "mono") if dataset == "elpv" else load_dataset("mvtec", data_root, dataset)
+
+
+def sources_stamp(entries: tuple[str, ...] = SOURCES) -> str:
+    """A digest of the product code under padim_edge/ that the numbers depend on (files or folders)."""
     import hashlib
 
     digest = hashlib.sha256()
-    for entry in SOURCES:
+    for entry in entries:
         root = ROOT / "padim_edge" / entry
         for path in sorted([root] if root.is_file() else root.rglob("*.py")):
             digest.update(path.read_bytes())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.choices import DATASETS, DOC, Candidate, run_one, sources_stamp
+from benchmarks.choices import DATASETS, DOC, SOURCES, Candidate, load_split, run_one, sources_stamp
 from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC
@@ -24,12 +24,6 @@ from padim_edge.storage.atomic import atomic_write
 
 SEEDS = (0, 1, 2)
 SECTION = "select"
-
-
-def _split(dataset: str, data_root: Path):
-    from padim_edge.data import load_dataset
-
-    return load_dataset("elpv", None, "mono") if dataset == "elpv" else load_dataset("mvtec", data_root, dataset)
 
 
 def select_one(dataset: str, seed: int, data_root: Path) -> dict:
@@ -40,11 +34,12 @@ def select_one(dataset: str, seed: int, data_root: Path) -> dict:
     from padim_edge.select import select_and_fit
 
     folder = CACHE / "select" / dataset / f"seed{seed}"
-    stamp = sources_stamp() + "+" + _select_stamp()
+    stamp = sources_stamp((*SOURCES, "select.py", "model/synthetic_defects.py"))
     record = folder / "result.json"
-    if record.is_file() and json.loads(record.read_text()).get("stamp") == stamp:
-        return json.loads(record.read_text())
-    split = _split(dataset, data_root)
+    cached = json.loads(record.read_text()) if record.is_file() else {}
+    if cached.get("stamp") == stamp:
+        return cached
+    split = load_split(dataset, data_root)
     options = FitOptions(seed=seed, show_progress=False)
     started = time.perf_counter()
     fit(split, folder / "plain", options, data_root)
@@ -63,17 +58,6 @@ def select_one(dataset: str, seed: int, data_root: Path) -> dict:
     }
     atomic_write(record, json.dumps(result, indent=1))
     return result
-
-
-def _select_stamp() -> str:
-    import hashlib
-
-    from benchmarks.paths import ROOT
-
-    digest = hashlib.sha256()
-    for name in ("select.py", "model/synthetic_defects.py"):
-        digest.update((ROOT / "padim_edge" / name).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def oracle(dataset: str, data_root: Path) -> dict[str, float]:

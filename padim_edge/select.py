@@ -70,8 +70,8 @@ def select_and_fit(
     if len(validation) < MIN_VALIDATION:
         need = int(np.ceil(MIN_VALIDATION / VALIDATION_SHARE))
         raise UserError(f"--select: needs at least {need} good training images, found {len(split.train)}")
-    validation = evenly_spaced(validation, MAX_VALIDATION)
-    keep += [s for s in split.train if s not in keep and s not in validation]
+    held, validation = validation, evenly_spaced(validation, MAX_VALIDATION)
+    keep += [s for s in held if s not in validation]  # held out but not needed: back into the fit
     trials = out_dir.absolute().parent / (staging_prefix(out_dir) + "select")  # a killed fit's is cleaned later
     try:
         samples = _validation_set(validation, keep, trials / "validation", options.seed)

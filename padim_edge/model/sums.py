@@ -64,24 +64,37 @@ class Sums:
             scatter.index_add_(0, ids[start : start + chunk], part[:, :, None] * part[:, None, :], alpha=weight)
         return Sums(total, mean, scatter, self.grid, self.block)
 
-    def covariance(self, eps: float, prior: float = 0.0, tiles: slice = slice(None)) -> torch.Tensor:
+    def covariance(
+        self, eps: float, prior: float = 0.0, tiles: slice = slice(None), pooled: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Each tile's covariance plus eps * I (float64): its positions' scatters over their m (n - 1) samples,
         pulled toward the covariance pooled over every position by a prior worth `prior` samples (a conjugate
-        normal-inverse-Wishart prior: the pull fades as images are added, and an update keeps it exact)."""
+        normal-inverse-Wishart prior: the pull fades as images are added, and an update keeps it exact).
+        `pooled`: that covariance when already computed (whitening's chunks share it)."""
         if self.count < 2:
             raise ValueError(f"need at least 2 images for a covariance, got {self.count}")
-        ids, count = block_ids(self.grid, self.block)
-        members = torch.bincount(ids, minlength=count).to(torch.float64)
-        samples = members[tiles, None, None] * (self.count - 1)
+        samples = self._members()[tiles, None, None] * (self.count - 1)
         eye = torch.eye(self.mean.shape[1], dtype=torch.float64)
         if prior == 0:
             return self.scatter[tiles] / samples + eps * eye
-        pooled = self.scatter.sum(0) / (members.sum() * (self.count - 1))
+        pooled = self.pooled_covariance() if pooled is None else pooled
         return (self.scatter[tiles] + prior * pooled) / (samples + prior) + eps * eye
+
+    def pooled_covariance(self) -> torch.Tensor:
+        """The covariance of every position around its own mean, pooled over the grid (float64 [d, d])."""
+        return self.scatter.sum(0) / (self._members().sum() * (self.count - 1))
 
     def whitening(self, eps: float, prior: float = 0.0) -> torch.Tensor:
         """The float32 whitening factor W of every tile's covariance (statistics.whitening_factor), checked."""
-        return whiten_chunks(lambda part: self.covariance(eps, prior, part), self.scatter.shape[0], self.mean.shape[1])
+        pooled = self.pooled_covariance() if prior else None  # once, not per chunk
+        return whiten_chunks(
+            lambda part: self.covariance(eps, prior, part, pooled), self.scatter.shape[0], self.mean.shape[1]
+        )
+
+    def _members(self) -> torch.Tensor:
+        """The number of grid positions in each tile (float64 [T]; edge tiles hold fewer)."""
+        ids, count = block_ids(self.grid, self.block)
+        return torch.bincount(ids, minlength=count).to(torch.float64)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {
