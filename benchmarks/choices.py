@@ -25,6 +25,7 @@ from benchmarks import configs
 from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.machine import describe, summary
 from benchmarks.paths import CACHE, MVTEC, ROOT
+from padim_edge.presets import preset
 from padim_edge.storage.atomic import atomic_write
 
 DATASETS = ("screw", "bottle", "tire", "elpv")
@@ -82,8 +83,9 @@ CANDIDATES = (
     ),
     Candidate(
         "texture",
-        {"layers": PREVIOUS["layers"], "d": 176, "pooling": (3,), "eps": 3.0, "input_size": 192},
-        "three taps, all 176 channels, the 3x3 average on every tap, eps 3, shorter side 192 (no seed: run once)",
+        preset("texture").options,
+        "`fit --preset texture`: three taps, all 176 channels, the 3x3 average on every tap, shorter side 192 "
+        "(no seed: run once)",
         seeded=False,
     ),
 )
@@ -136,6 +138,7 @@ SOURCES = (
     "imaging",
     "contract/schema.py",
     "contract/architectures.py",
+    "presets.py",
 )
 
 

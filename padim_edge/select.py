@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -26,6 +26,7 @@ from padim_edge.fit import FitOptions, fit, split_holdout
 from padim_edge.imaging.decode import read_image
 from padim_edge.metrics import image_auroc
 from padim_edge.model.synthetic_defects import KINDS, STRENGTHS, add_defect
+from padim_edge.presets import PRESETS, Preset
 from padim_edge.progress import progress
 from padim_edge.storage.atomic import staging_prefix
 
@@ -38,27 +39,8 @@ MIN_VALIDATION, MAX_VALIDATION = 4, 32  # good images set aside: enough to rank,
 VALIDATION_SIDE = 512
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A configuration `--select` may choose: FitOptions fields, and the same as fit flags."""
-
-    name: str
-    options: dict
-    flags: str
-
-
-#: The default first: it wins every tie. Each other candidate moves what docs/choices.md found to matter:
-#: textures (taps, pooling, size, eps together), the input size, the covariance tiles.
-CANDIDATES = (
-    Candidate("default", {}, ""),
-    Candidate(
-        "texture",
-        {"layers": ("blocks.2", "blocks.4", "blocks.10"), "d": 176, "pooling": (3,), "eps": 3.0, "input_size": 192},
-        "--layers blocks.2,blocks.4,blocks.10 -d 176 --pooling 3 --eps 3 --input-size 192",
-    ),
-    Candidate("size-288", {"input_size": 288}, "--input-size 288"),
-    Candidate("tiles-4", {"cov_block": 4}, "--cov-block 4"),
-)
+#: The candidates: every preset, the default first (it wins every tie).
+CANDIDATES = PRESETS
 
 
 def select_and_fit(
@@ -91,7 +73,7 @@ def select_and_fit(
     return fit(split, out_dir, settings, data_root, selection=table, selection_rule=rule)
 
 
-def choose(results: list[dict]) -> Candidate:
+def choose(results: list[dict]) -> Preset:
     """The default, unless a candidate's AUROC beats it by more than MARGIN: then the best one."""
     default = results[0]["auroc"]
     best = max(results, key=lambda r: r["auroc"])
@@ -147,7 +129,7 @@ def _shrink(image: np.ndarray) -> np.ndarray:
 
 
 def _trial(
-    candidate: Candidate,
+    candidate: Preset,
     split: DatasetSplit,
     samples: list[Sample],
     trials: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -88,6 +89,18 @@ def update_category(
         f"threshold {entry.threshold_before} -> {entry.threshold_after}; statistics "
         f"{entry.statistics_before[:12]} -> {entry.statistics_after[:12]} -> {out}"
     )
+
+
+#: The FitOptions fields each model flag sets, or depends on (a preset's taps are the default backbone's).
+PRESET_FIELDS = {
+    "--backbone": {"layers"},
+    "-d": {"d"},
+    "--layers": {"layers"},
+    "--pooling": {"pooling"},
+    "--eps": {"eps"},
+    "--cov-block": {"cov_block"},
+    "--input-size": {"input_size"},
+}
 
 
 def parse_layers(text: str | None) -> tuple[str, ...] | None:
@@ -189,6 +202,13 @@ def fit(
             "held-out good images (several plain fits' time; docs/choices.md).",
         ),
     ] = False,
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Named settings instead of the model flags: texture (stationary textures: tyres, fabric), "
+            "size-288, tiles-4 (docs/choices.md; --select tries them all)."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Fit the per-position Gaussians on good images and save a run directory (replaced whole, atomically).
@@ -219,6 +239,7 @@ def fit(
             "--seed": seed != 0,
             "--limit": limit is not None,
             "--select": select,
+            "--preset": preset is not None,
         }
         given = [flag for flag, changed in fixed.items() if changed]
         if given:
@@ -230,6 +251,15 @@ def fit(
     given = [flag for flag, changed in settings.items() if changed]
     if select and given:
         raise UserError(f"--select chooses {', '.join(given)} itself: drop them, or drop --select")
+    if preset is not None:
+        from padim_edge.presets import preset as named
+
+        chosen = named(preset)
+        if select:
+            raise UserError(f"--preset {preset} and --select: --select chooses among the presets itself; give one")
+        clash = [flag for flag in given if PRESET_FIELDS[flag] & set(chosen.options)]
+        if clash:
+            raise UserError(f"--preset {preset} sets {', '.join(clash)} itself ({chosen.flags}): drop them")
     if images:
         raise UserError("--images applies to --update RUN only")
     Geometry(32, 32, resize_mode, align)  # flags first, then the output, all before PyTorch is even imported
@@ -257,4 +287,6 @@ def fit(
         seed=seed,
         show_progress=not quiet,
     )
+    if preset is not None:
+        options = replace(options, **chosen.options)
     fit_category(category, dataset, data_root, out, options, limit, select)
