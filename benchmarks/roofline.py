@@ -91,7 +91,7 @@ def _rate(call, work: float, runs: int) -> dict[str, float]:
     return {"best": work / min(times) / 1e9, "median": work / float(np.median(times)) / 1e9}
 
 
-def _shapes_at_batch_1(path: Path) -> tuple[onnx.ModelProto, dict[str, list[int]]]:
+def shapes_at_batch_1(path: Path) -> tuple[onnx.ModelProto, dict[str, list[int]]]:
     """The model (without external data) and every tensor's shape at batch 1."""
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
@@ -106,7 +106,7 @@ def _shapes_at_batch_1(path: Path) -> tuple[onnx.ModelProto, dict[str, list[int]
 
 def conv_kinds(path: Path) -> list[tuple[str, int]]:
     """Every Conv of the graph in order: its kind (`depthwise`, `1x1`, `dense KxK`) and MACs per image."""
-    model, shapes = _shapes_at_batch_1(path)
+    model, shapes = shapes_at_batch_1(path)
     found = []
     for node in model.graph.node:
         if node.op_type != "Conv":
@@ -124,7 +124,7 @@ def graph_work(path: Path) -> dict:
 
     Shapes come from onnxruntime's symbolic shape inference at batch 1 (onnx's own stops at the dynamic Pads).
     """
-    model, shapes = _shapes_at_batch_1(path)
+    model, shapes = shapes_at_batch_1(path)
     inits = {i.name: i for i in model.graph.initializer}
     macs: Counter[str] = Counter()
     head_bytes = 0
