@@ -12,7 +12,6 @@ graph or from the kernels. The table goes to the `layer-rates` section of docs/c
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.paths import MVTEC
 from benchmarks.probe import ort_session
 from benchmarks.profile_ops import profile
-from benchmarks.roofline import ort_conv_gflops, ort_gemm_gflops, shapes_at_batch_1, torch_gemm_gflops
+from benchmarks.roofline import call_times, conv_layers, ort_conv_gflops, ort_gemm_gflops, torch_gemm_gflops
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.model.run_dir import read_config
 
@@ -36,31 +35,8 @@ SECTION = "layer-rates"
 KINDS = ("1x1", "depthwise", "dense 3x3")
 
 
-def conv_layers(path: Path) -> list[dict]:
-    """Every Conv of the graph in order: kind, input shape, weight shape, attributes and MACs at batch 1."""
-    model, shapes = shapes_at_batch_1(path)
-    layers = []
-    for node in model.graph.node:
-        if node.op_type != "Conv":
-            continue
-        weight, out = shapes[node.input[1]], shapes[node.output[0]]
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        group = attrs.get("group", 1)
-        kind = "depthwise" if group > 1 else "1x1" if weight[2:] == [1, 1] else f"dense {weight[2]}x{weight[3]}"
-        macs = int(np.prod(out)) * int(np.prod(weight[1:]))
-        layers.append({"kind": kind, "x": shapes[node.input[0]], "w": weight, "attrs": attrs, "macs": macs})
-    return layers
-
-
-def _median_ms(call: Callable[[], object], calls: int, warmup: int = 20) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+def _median_ms(call: Callable[[], object], calls: int) -> float:
+    return float(np.median(call_times(call, calls, warmup=20))) * 1e3
 
 
 def time_alone(layer: dict, threads: int, calls: int) -> dict[str, float]:

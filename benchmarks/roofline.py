@@ -81,13 +81,20 @@ def bandwidth_gbs(threads: int, runs: int = 10) -> dict[str, float]:
     }
 
 
-def _rate(call, work: float, runs: int) -> dict[str, float]:
-    call()
+def call_times(call, runs: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of `runs` calls, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
+    return times
+
+
+def _rate(call, work: float, runs: int) -> dict[str, float]:
+    times = call_times(call, runs)
     return {"best": work / min(times) / 1e9, "median": work / float(np.median(times)) / 1e9}
 
 
@@ -104,18 +111,27 @@ def shapes_at_batch_1(path: Path) -> tuple[onnx.ModelProto, dict[str, list[int]]
     return model, shapes
 
 
-def conv_kinds(path: Path) -> list[tuple[str, int]]:
-    """Every Conv of the graph in order: its kind (`depthwise`, `1x1`, `dense KxK`) and MACs per image."""
+def conv_layers(path: Path) -> list[dict]:
+    """Every Conv of the graph in order: its kind (`depthwise`, `1x1`, `dense KxK`), input and weight shapes,
+    attributes and MACs, at batch 1."""
     model, shapes = shapes_at_batch_1(path)
-    found = []
+    layers = []
     for node in model.graph.node:
         if node.op_type != "Conv":
             continue
         weight = shapes[node.input[1]]
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        group = attrs.get("group", 1)
         kind = "depthwise" if group > 1 else "1x1" if weight[2:] == [1, 1] else f"dense {weight[2]}x{weight[3]}"
-        found.append((kind, _macs(node, shapes)))
-    return found
+        layers.append(
+            {"kind": kind, "x": shapes[node.input[0]], "w": weight, "attrs": attrs, "macs": _macs(node, shapes)}
+        )
+    return layers
+
+
+def conv_kinds(path: Path) -> list[tuple[str, int]]:
+    """Every Conv of the graph in order: its kind and MACs per image."""
+    return [(layer["kind"], layer["macs"]) for layer in conv_layers(path)]
 
 
 def graph_work(path: Path) -> dict:
