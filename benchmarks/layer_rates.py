@@ -16,18 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from benchmarks import configs as cfg
 from benchmarks import inputs, machine, models
 from benchmarks.choices import DOC
 from benchmarks.doc_section import tree_state, write_section_or_exit
 from benchmarks.paths import MVTEC
-from benchmarks.probe import ort_session
 from benchmarks.profile_ops import profile
-from benchmarks.roofline import call_times, conv_layers, ort_conv_gflops, ort_gemm_gflops, torch_gemm_gflops
+from benchmarks.roofline import call_times, conv_layers, graph_session
+from benchmarks.suite import ceilings
 from padim_edge.imaging.geometry import Geometry
 from padim_edge.model.run_dir import read_config
 
@@ -46,16 +45,7 @@ def time_alone(layer: dict, threads: int, calls: int) -> dict[str, float]:
     w = (rng.standard_normal(layer["w"]) * 0.05).astype(np.float32)
     b = (rng.standard_normal(layer["w"][0]) * 0.01).astype(np.float32)
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **layer["attrs"]), helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(
-        nodes,
-        "layer",
-        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, layer["x"])],
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-    )
-    session = ort_session(
-        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), threads
-    )
+    session = graph_session(nodes, "x", layer["x"], {"w": w, "b": b}, threads)
     ort_ms = _median_ms(lambda: session.run(None, {"x": x}), calls)
     attrs = layer["attrs"]
     pads, group = attrs.get("pads", [0, 0, 0, 0]), attrs.get("group", 1)
@@ -93,10 +83,9 @@ def measure(model: Path, frames: np.ndarray, threads: int, calls: int) -> dict:
     in_graph = profile(model, frames, threads, warmup=5, calls=calls)
     for kind, entry in by_kind.items():
         entry["in_graph"] = in_graph["by_conv_kind"].get(kind, {}).get("ms_per_call")
-    peaks = [torch_gemm_gflops(threads), ort_gemm_gflops(threads), ort_conv_gflops(threads)]
     return {
         "by_kind": by_kind,
-        "peak_gflops": max(p["best"] for p in peaks),
+        "peak_gflops": ceilings(threads)["peak_gflops"],
         "threads": threads,
         "calls": calls,
     }

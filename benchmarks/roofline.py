@@ -32,16 +32,27 @@ def torch_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
     return _rate(lambda: torch.mm(a, b), 2 * GEMM_N**3, runs)
 
 
-def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
-    """fp32 GEMM 2048^3 through onnxruntime's MatMul (MLAS, the kernels that run the graphs)."""
+def graph_session(nodes: list[onnx.NodeProto], x: str, shape: list[int], weights: dict[str, np.ndarray], threads: int):
+    """An onnxruntime session (benchmarks.probe.ort_session) on `nodes` alone: float32 input `x` of `shape`,
+    the `weights` as initializers, output `y`."""
     from benchmarks.probe import ort_session
 
-    b = numpy_helper.from_array(np.random.default_rng(0).standard_normal((GEMM_N, GEMM_N), np.float32), "b")
-    x = onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
-    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [GEMM_N, GEMM_N])
-    graph = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm", [x], [y], [b])
+    graph = onnx.helper.make_graph(
+        nodes,
+        "probe",
+        [onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, shape)],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(value, name) for name, value in weights.items()],
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
-    session = ort_session(model.SerializeToString(), threads)
+    return ort_session(model.SerializeToString(), threads)
+
+
+def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
+    """fp32 GEMM 2048^3 through onnxruntime's MatMul (MLAS, the kernels that run the graphs)."""
+    b = np.random.default_rng(0).standard_normal((GEMM_N, GEMM_N), np.float32)
+    matmul = onnx.helper.make_node("MatMul", ["a", "b"], ["y"])
+    session = graph_session([matmul], "a", [GEMM_N, GEMM_N], {"b": b}, threads)
     a = np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N), np.float32)
     return _rate(lambda: session.run(None, {"a": a}), 2 * GEMM_N**3, runs)
 
@@ -49,17 +60,10 @@ def ort_gemm_gflops(threads: int, runs: int = 10) -> dict[str, float]:
 def ort_conv_gflops(threads: int, runs: int = 10) -> dict[str, float]:
     """fp32 3x3 convolution, 256 -> 256 channels at 56x56, batch 4, through onnxruntime (its NCHWc kernels beat
     its SGEMM on this CPU, so the roofline's peak must count them)."""
-    from benchmarks.probe import ort_session
-
     n, c, hw = 4, 256, 56
-    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((c, c, 3, 3), np.float32) * 0.01, "w")
-    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [n, c, hw, hw])
-    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    w = np.random.default_rng(0).standard_normal((c, c, 3, 3), np.float32) * 0.01
     conv = onnx.helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
-    model = onnx.helper.make_model(
-        onnx.helper.make_graph([conv], "conv", [x], [y], [w]), opset_imports=[onnx.helper.make_opsetid("", 17)]
-    )
-    session = ort_session(model.SerializeToString(), threads)
+    session = graph_session([conv], "x", [n, c, hw, hw], {"w": w}, threads)
     frames = np.random.default_rng(1).standard_normal((n, c, hw, hw), np.float32)
     return _rate(lambda: session.run(None, {"x": frames}), 2 * n * c * hw * hw * c * 9, runs)
 
